@@ -1,0 +1,30 @@
+//! One module per subcommand.
+
+pub mod fixtures;
+pub mod probe;
+pub mod recordings;
+pub mod setup;
+pub mod station;
+pub mod worker;
+
+use anyhow::Context;
+use recvault_worker::Settings;
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+use std::process::ExitCode;
+
+pub type Runner = Box<dyn FnOnce(Settings) -> Pin<Box<dyn Future<Output = anyhow::Result<ExitCode>>>>>;
+
+/// Loads the configuration, sets up logging and runs `f` on a multi-threaded runtime.
+pub fn with_runtime(config: Option<&Path>, f: Runner) -> anyhow::Result<ExitCode> {
+    let settings = Settings::load(config).context("loading configuration")?;
+    crate::logging::init(&settings.log);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
+    rt.block_on(f(settings))
+}
+
+pub fn print_json(v: &impl serde::Serialize) -> anyhow::Result<ExitCode> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,70 @@
+//! `recvault probe FILE...`: the worker's verification on local files, as JSON.
+
+use anyhow::Context;
+use recvault_core::probe::{Assessment, ProbeReport};
+use recvault_core::{ContentHashes, Rejection};
+use recvault_worker::settings::ProbeSettings;
+use serde::Serialize;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Files to verify
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Gap threshold in ms (default from [probe] in the configuration)
+    #[arg(long)]
+    gap_threshold_ms: Option<u64>,
+    /// Truncation tolerance in ms
+    #[arg(long)]
+    truncation_tolerance_ms: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+struct FileReport {
+    file: PathBuf,
+    hashes: ContentHashes,
+    /// `archive` or `quarantine`, as the worker would decide.
+    destination: &'static str,
+    rejection: Option<Rejection>,
+    assessment: Assessment,
+    report: ProbeReport,
+}
+
+/// Exit status 0 when every file would be archived without a critical finding, 1 when any would be
+/// quarantined or flagged, 2 on usage or environment errors.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let mut settings = ProbeSettings::default();
+    if let Some(v) = args.gap_threshold_ms {
+        settings.gap_threshold_ms = v;
+    }
+    if let Some(v) = args.truncation_tolerance_ms {
+        settings.truncation_tolerance_ms = v;
+    }
+    let policy = settings.policy();
+    recvault_media::init().context("initialising gstreamer")?;
+    let mut reports = Vec::new();
+    let mut all_clean = true;
+    for file in args.files {
+        let hashes = recvault_worker::fetch::hash_file(&file).with_context(|| format!("reading {}", file.display()))?;
+        let v = recvault_worker::verify::verify_blocking(&file, &policy)
+            .with_context(|| format!("probing {}", file.display()))?;
+        // The worker checks the station's claims first; a local file has none, but emptiness still applies.
+        let rejection = recvault_core::check_claims(hashes.size, None, &hashes)
+            .err()
+            .or_else(|| v.assessment.verdict.clone().err());
+        let critical = v.assessment.findings.iter().any(|f| f.severity == recvault_core::Severity::Critical);
+        all_clean &= rejection.is_none() && !critical;
+        reports.push(FileReport {
+            file,
+            hashes,
+            destination: if rejection.is_some() { "quarantine" } else { "archive" },
+            rejection,
+            assessment: v.assessment,
+            report: v.report,
+        });
+    }
+    super::print_json(&reports)?;
+    Ok(if all_clean { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}

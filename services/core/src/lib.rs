@@ -1,0 +1,28 @@
+//! recvault-core: the rules of the Fuzhou recorder regulation as pure functions and types.
+//!
+//! Nothing here does I/O, spawns tasks or reads the clock: every decision the system makes about a
+//! recording is taken here, from plain data, so it can be tested exhaustively and explained.
+//!
+//! # Layout
+//! - [`job`]: upload job contract v1, what a docking station posts (checking constructors only).
+//! - [`taxonomy`]: the R7.1 event types and their categories.
+//! - [`retention`]: the R19.1 retention class of a recording, and the "only ever raised" rule.
+//! - [`probe`]: the facts the media probe reads from a file, and [`probe::assess`], which turns them
+//!   into a verdict (accept, accept flagged, reject) with defects.
+//! - [`hash`]: content hashes and the station's claims about them.
+//! - [`finding`]: findings with their requirement ID and severity, as stored and shown.
+//! - [`keys`]: the content-addressed object keys of the archive and the quarantine.
+
+pub mod finding;
+pub mod hash;
+pub mod job;
+pub mod keys;
+pub mod probe;
+pub mod retention;
+pub mod taxonomy;
+
+pub use finding::{Finding, FindingKind, Rejection, Severity};
+pub use hash::{Blake3Hash, ClaimedHash, ContentHashes, Sha256Hash, check_claims};
+pub use job::{JobError, UploadJob};
+pub use retention::{RetentionClass, RetentionDecision};
+pub use taxonomy::{EventCategory, EventType};

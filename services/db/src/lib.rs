@@ -1,0 +1,104 @@
+//! recvault-db: the Postgres adapter.
+//!
+//! Postgres is the system of record for what was archived and what was found. Every job result
+//! is written in one transaction ([`Db::record_archived`], [`Db::record_quarantined`]) and the
+//! queue message is acknowledged only after it commits. Uniqueness on the content hash and on the
+//! station's job id makes a redelivered job a no-op.
+//!
+//! # Layout
+//! - [`records`]: the rows written by the worker.
+//! - [`queries`]: reads for the CLI and the tests.
+//! - `migrations/`: the schema (embedded; applied by [`Db::migrate`]).
+
+pub mod queries;
+pub mod records;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+use std::time::Duration;
+
+pub use records::{ArchiveLocation, NewQuarantine, NewRecording, Recorded};
+
+/// `[database]` in `pipeline-config/recvault.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DbConfig {
+    /// Postgres URL; may carry a password, so it is a secret and never logged.
+    pub url: SecretString,
+    pub max_connections: u32,
+    /// How long a job waits for a pooled connection before the attempt counts as a transient fault.
+    pub acquire_timeout_ms: u64,
+}
+
+impl Default for DbConfig {
+    fn default() -> Self {
+        Self {
+            url: SecretString::from("postgres://postgres@127.0.0.1:5432/recvault"),
+            max_connections: 8,
+            acquire_timeout_ms: 5_000,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("postgres: {0}")]
+    Sqlx(#[from] sqlx::Error),
+    #[error("postgres migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("postgres returned an invalid row: {0}")]
+    Corrupt(String),
+}
+
+impl DbError {
+    /// Stable code for logs and attempt records.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Sqlx(sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed) => "db_unreachable",
+            Self::Sqlx(_) => "db_error",
+            Self::Migrate(_) => "db_migration",
+            Self::Corrupt(_) => "db_corrupt",
+        }
+    }
+}
+
+/// A connection pool.
+#[derive(Debug, Clone)]
+pub struct Db {
+    pool: PgPool,
+}
+
+impl Db {
+    /// Creates the pool lazily: the first query connects, so a worker can start while Postgres
+    /// is still coming up and count the wait as a transient fault of its first job.
+    pub fn connect_lazy(cfg: &DbConfig) -> Result<Self, DbError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(cfg.max_connections)
+            .acquire_timeout(Duration::from_millis(cfg.acquire_timeout_ms))
+            .connect_lazy(cfg.url.expose_secret())?;
+        Ok(Self { pool })
+    }
+
+    /// Connects now and fails if Postgres cannot be reached.
+    pub async fn connect(cfg: &DbConfig) -> Result<Self, DbError> {
+        let db = Self::connect_lazy(cfg)?;
+        sqlx::query("select 1").execute(&db.pool).await?;
+        Ok(db)
+    }
+
+    /// Applies pending migrations; concurrent callers are serialised by sqlx's advisory lock.
+    pub async fn migrate(&self) -> Result<(), DbError> {
+        sqlx::migrate!("./migrations").run(&self.pool).await?;
+        Ok(())
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}

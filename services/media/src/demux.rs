@@ -1,0 +1,215 @@
+//! GStreamer packet walk: `filesrc ! qtdemux`, a pad probe counting every packet on each source
+//! pad, and one sink branch per pad.
+//!
+//! Counting happens in pad probes on qtdemux's pads, not in the sinks, so what hangs off a pad is
+//! free to change: today every pad ends in a `fakesink`; the audio pad can instead feed
+//! `avdec_aac ! audioconvert ! audioresample ! appsink` (voice-activity detection) in the same
+//! pass, by changing only [`attach_branch`]. The bus is polled with `timed_pop` under a deadline
+//! proportional to the file size, so a demuxer that stalls cannot hang the worker; no GLib main
+//! loop runs.
+
+use crate::caps::{StreamInfo, describe};
+use crate::error::MediaError;
+use crate::track::{Packet, TrackStats};
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use recvault_core::probe::{DemuxOutcome, ProbePolicy, TrackReport};
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+/// Fixed part of the watchdog: pipeline start-up, a cold registry.
+const WATCHDOG_BASE: Duration = Duration::from_secs(10);
+/// Slowest demux rate the watchdog allows: qtdemux walks a warm file at several GB/s, so only a
+/// stuck pipeline comes anywhere near this.
+const WATCHDOG_BYTES_PER_SEC: u64 = 20_000_000;
+/// How long the bus is polled at a time.
+const POLL: gst::ClockTime = gst::ClockTime::from_mseconds(100);
+
+/// The packet walk's findings.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Demuxed {
+    pub(crate) tracks: Vec<TrackReport>,
+    pub(crate) outcome: DemuxOutcome,
+}
+
+/// One demuxer pad: its statistics and the segment that maps its timestamps to the file timeline.
+#[derive(Debug)]
+struct PadState {
+    stats: TrackStats,
+    /// Stream time minus buffer time, ns (non-zero when an edit list shifts the media).
+    offset: i128,
+}
+
+impl PadState {
+    fn to_file_time(&self, t: Option<gst::ClockTime>) -> Option<u64> {
+        t.map(|t| u64::try_from((i128::from(t.nseconds()) + self.offset).max(0)).unwrap_or(u64::MAX))
+    }
+
+    fn buffer(&mut self, b: &gst::BufferRef) {
+        let packet = Packet {
+            pts: self.to_file_time(b.pts()),
+            dts: self.to_file_time(b.dts()),
+            duration: b.duration().map(gst::ClockTime::nseconds),
+            size: b.size() as u64,
+        };
+        self.stats.packet(packet);
+    }
+
+    fn segment(&mut self, s: &gst::Segment) {
+        if let Some(s) = s.downcast_ref::<gst::ClockTime>() {
+            let ns = |t: Option<gst::ClockTime>| i128::from(t.map_or(0, gst::ClockTime::nseconds));
+            self.offset = ns(s.time()) - ns(s.start());
+        }
+    }
+}
+
+/// State shared with qtdemux's streaming thread.
+#[derive(Debug, Default)]
+struct Shared {
+    /// In pad order.
+    pads: Mutex<Vec<Arc<Mutex<PadState>>>>,
+    /// A pad could not be given a branch: an environment failure, not a fact about the file.
+    setup_error: Mutex<Option<String>>,
+}
+
+fn make(factory: &'static str) -> Result<gst::Element, MediaError> {
+    gst::ElementFactory::make(factory).build().map_err(|_| {
+        let package =
+            crate::env::REQUIRED.iter().find(|(f, _)| *f == factory).map_or("a gstreamer plugin package", |p| p.1);
+        MediaError::MissingElement { element: factory, package }
+    })
+}
+
+/// Demuxes every packet of the file at `path` (`file_size` bytes, for the watchdog).
+pub(crate) fn packet_walk(path: &Path, file_size: u64, policy: &ProbePolicy) -> Result<Demuxed, MediaError> {
+    let location = path.to_str().ok_or_else(|| MediaError::Open {
+        path: path.to_owned(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "path is not valid utf-8"),
+    })?;
+    let pipeline = gst::Pipeline::new();
+    let src = make("filesrc")?;
+    src.set_property("location", location);
+    let demux = make("qtdemux")?;
+    pipeline.add_many([&src, &demux]).map_err(|e| MediaError::Pipeline(e.to_string()))?;
+    src.link(&demux).map_err(|e| MediaError::Pipeline(e.to_string()))?;
+
+    let shared = Arc::new(Shared::default());
+    let threshold = policy.gap_threshold_ns;
+    {
+        let shared = Arc::clone(&shared);
+        // Pads may appear at any time, even after no-more-pads: each gets its probe and branch.
+        demux.connect_pad_added(move |demux, pad| {
+            if let Err(e) = on_pad(demux, pad, &shared, threshold) {
+                shared.setup_error.lock().unwrap_or_else(PoisonError::into_inner).get_or_insert(e);
+            }
+        });
+    }
+
+    let deadline = WATCHDOG_BASE + Duration::from_secs(file_size / WATCHDOG_BYTES_PER_SEC);
+    let outcome = run(&pipeline, deadline);
+    // NULL stops the streaming thread; after it returns no probe runs any more.
+    let _ = pipeline.set_state(gst::State::Null);
+
+    if let Some(e) = shared.setup_error.lock().unwrap_or_else(PoisonError::into_inner).take() {
+        return Err(MediaError::Pipeline(e));
+    }
+    let pads = shared.pads.lock().unwrap_or_else(PoisonError::into_inner);
+    let tracks = pads.iter().map(|p| p.lock().unwrap_or_else(PoisonError::into_inner).stats.report()).collect();
+    Ok(Demuxed { tracks, outcome })
+}
+
+/// Plays the pipeline until end of stream, the first error, or the deadline.
+fn run(pipeline: &gst::Pipeline, deadline: Duration) -> DemuxOutcome {
+    let Some(bus) = pipeline.bus() else {
+        return DemuxOutcome { reached_end: false, error: Some("pipeline has no bus".into()) };
+    };
+    let started = Instant::now();
+    // A refused state change posts its reason on the bus; give it a moment to arrive.
+    let deadline = match pipeline.set_state(gst::State::Playing) {
+        Ok(_) => deadline,
+        Err(_) => deadline.min(Duration::from_secs(1)),
+    };
+    while started.elapsed() < deadline {
+        let Some(msg) = bus.timed_pop(POLL) else {
+            continue;
+        };
+        match msg.view() {
+            gst::MessageView::Eos(_) => {
+                return DemuxOutcome { reached_end: true, error: None };
+            }
+            gst::MessageView::Error(e) => {
+                tracing::debug!(error = %e.error(), debug = ?e.debug(), "demux error");
+                return DemuxOutcome { reached_end: false, error: Some(e.error().to_string()) };
+            }
+            _ => {}
+        }
+    }
+    DemuxOutcome { reached_end: false, error: Some(format!("packet walk timed out after {:.1} s", deadline.as_secs_f64())) }
+}
+
+/// Sets up a new qtdemux pad: statistics, counting probe, sink branch.
+fn on_pad(demux: &gst::Element, pad: &gst::Pad, shared: &Shared, threshold: u64) -> Result<(), String> {
+    let info = pad.current_caps().map_or_else(StreamInfo::unknown, |c| describe(&c));
+    let state = Arc::new(Mutex::new(PadState { stats: TrackStats::new(info.clone(), threshold), offset: 0 }));
+    shared.pads.lock().unwrap_or_else(PoisonError::into_inner).push(Arc::clone(&state));
+
+    let mask = gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST | gst::PadProbeType::EVENT_DOWNSTREAM;
+    pad.add_probe(mask, move |_, probe| {
+        let mut s = state.lock().unwrap_or_else(PoisonError::into_inner);
+        match &probe.data {
+            Some(gst::PadProbeData::Buffer(b)) => s.buffer(b),
+            Some(gst::PadProbeData::BufferList(list)) => list.iter().for_each(|b| s.buffer(b)),
+            Some(gst::PadProbeData::Event(e)) => match e.view() {
+                gst::EventView::Caps(c) => s.stats.set_info(describe(c.caps())),
+                gst::EventView::Segment(seg) => s.segment(seg.segment()),
+                _ => {}
+            },
+            _ => {}
+        }
+        gst::PadProbeReturn::Ok
+    })
+    .ok_or("cannot add a pad probe")?;
+
+    let bin = demux.parent().and_then(|p| p.downcast::<gst::Bin>().ok()).ok_or("qtdemux is not in a bin")?;
+    attach_branch(&bin, pad, &info)
+}
+
+/// What consumes a pad's packets once they are counted. Every track is discarded for now; this is
+/// where an audio pad will get its decoding branch.
+fn attach_branch(bin: &gst::Bin, pad: &gst::Pad, _info: &StreamInfo) -> Result<(), String> {
+    let sink = gst::ElementFactory::make("fakesink").build().map_err(|e| format!("fakesink: {e}"))?;
+    // Several sinks behind one qtdemux: with async state changes each waits to preroll while the
+    // single streaming thread is blocked in another, and the pipeline never starts. No clock sync:
+    // the walk runs as fast as the file can be read.
+    sink.set_property("sync", false);
+    sink.set_property("async", false);
+    sink.set_property("enable-last-sample", false);
+    bin.add(&sink).map_err(|e| e.to_string())?;
+    let sink_pad = sink.static_pad("sink").ok_or("fakesink has no sink pad")?;
+    pad.link(&sink_pad).map_err(|e| format!("cannot link {}: {e}", pad.name()))?;
+    sink.sync_state_with_parent().map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_watchdog_ends_a_pipeline_that_never_finishes() {
+        crate::init().unwrap();
+        // fakesrc produces buffers forever: no end of stream, no error
+        let pipeline = gst::Pipeline::new();
+        let src = gst::ElementFactory::make("fakesrc").build().unwrap();
+        let sink = gst::ElementFactory::make("fakesink").property("sync", true).build().unwrap();
+        pipeline.add_many([&src, &sink]).unwrap();
+        src.link(&sink).unwrap();
+        let started = Instant::now();
+        let outcome = run(&pipeline, Duration::from_millis(300));
+        pipeline.set_state(gst::State::Null).unwrap();
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert!(!outcome.reached_end);
+        assert!(outcome.error.unwrap().contains("timed out"));
+    }
+}

@@ -1,0 +1,121 @@
+//! Names and arguments of every exchange and queue, derived from one prefix so that several
+//! deployments (or parallel test runs) can share a broker without seeing each other's jobs.
+
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+
+/// The routing key of upload jobs, versioned with the job contract.
+pub const UPLOAD_ROUTING_KEY: &str = "upload.v1";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topology {
+    pub jobs_exchange: String,
+    pub work_queue: String,
+    pub dead_exchange: String,
+    pub dead_queue: String,
+    /// Delayed-retry queues, shortest delay first.
+    pub retry_queues: Vec<RetryQueue>,
+    /// Deliveries after which the broker dead-letters a message by itself (`x-delivery-limit`):
+    /// the guard against a job that kills every worker that takes it.
+    pub delivery_limit: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryQueue {
+    pub name: String,
+    pub delay_ms: u64,
+}
+
+impl Topology {
+    pub fn new(prefix: &str, retry_delays_ms: &[u64], delivery_limit: u32) -> Self {
+        Self {
+            jobs_exchange: format!("{prefix}.jobs"),
+            work_queue: format!("{prefix}.jobs.work"),
+            dead_exchange: format!("{prefix}.dead"),
+            dead_queue: format!("{prefix}.jobs.dead"),
+            retry_queues: retry_delays_ms
+                .iter()
+                .map(|&delay_ms| RetryQueue { name: format!("{prefix}.jobs.retry.{delay_ms}ms"), delay_ms })
+                .collect(),
+            delivery_limit,
+        }
+    }
+
+    /// How many delayed retries a job gets before it is dead-lettered.
+    pub fn max_retries(&self) -> u32 {
+        u32::try_from(self.retry_queues.len()).unwrap_or(u32::MAX)
+    }
+
+    /// The retry queue for the `n`th retry (0-based): the delay grows with each retry and stays at
+    /// the longest once the list runs out.
+    pub fn retry_queue(&self, n: u32) -> Option<&RetryQueue> {
+        let last = self.retry_queues.len().checked_sub(1)?;
+        self.retry_queues.get((n as usize).min(last))
+    }
+
+    pub(crate) fn work_queue_args(&self) -> FieldTable {
+        let mut t = FieldTable::default();
+        t.insert("x-queue-type".into(), long_string("quorum"));
+        t.insert("x-delivery-limit".into(), AMQPValue::LongInt(i32::try_from(self.delivery_limit).unwrap_or(i32::MAX)));
+        t.insert("x-dead-letter-exchange".into(), long_string(&self.dead_exchange));
+        t
+    }
+
+    pub(crate) fn dead_queue_args(&self) -> FieldTable {
+        let mut t = FieldTable::default();
+        t.insert("x-queue-type".into(), long_string("quorum"));
+        t
+    }
+
+    pub(crate) fn retry_queue_args(&self, q: &RetryQueue) -> FieldTable {
+        let mut t = FieldTable::default();
+        t.insert("x-queue-type".into(), long_string("classic"));
+        t.insert("x-message-ttl".into(), AMQPValue::LongLongInt(i64::try_from(q.delay_ms).unwrap_or(i64::MAX)));
+        t.insert("x-dead-letter-exchange".into(), long_string(&self.jobs_exchange));
+        t.insert("x-dead-letter-routing-key".into(), long_string(UPLOAD_ROUTING_KEY));
+        t
+    }
+}
+
+pub(crate) fn long_string(s: &str) -> AMQPValue {
+    AMQPValue::LongString(LongString::from(s))
+}
+
+pub(crate) fn short(s: &str) -> ShortString {
+    ShortString::from(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_derive_from_the_prefix() {
+        let t = Topology::new("rv", &[1000, 5000], 5);
+        assert_eq!(t.jobs_exchange, "rv.jobs");
+        assert_eq!(t.work_queue, "rv.jobs.work");
+        assert_eq!(t.dead_queue, "rv.jobs.dead");
+        assert_eq!(t.retry_queues[1].name, "rv.jobs.retry.5000ms");
+        assert_eq!(t.max_retries(), 2);
+    }
+
+    #[test]
+    fn retry_delay_grows_then_stays_at_the_longest() {
+        let t = Topology::new("rv", &[1000, 5000], 5);
+        assert_eq!(t.retry_queue(0).unwrap().delay_ms, 1000);
+        assert_eq!(t.retry_queue(1).unwrap().delay_ms, 5000);
+        assert_eq!(t.retry_queue(7).unwrap().delay_ms, 5000);
+        assert!(Topology::new("rv", &[], 5).retry_queue(0).is_none());
+    }
+
+    #[test]
+    fn the_work_queue_is_quorum_with_a_delivery_limit_and_dead_letters() {
+        let t = Topology::new("rv", &[1000], 7);
+        let a = t.work_queue_args();
+        assert_eq!(a.inner().get("x-delivery-limit"), Some(&AMQPValue::LongInt(7)));
+        assert_eq!(a.inner().get("x-queue-type"), Some(&long_string("quorum")));
+        assert_eq!(a.inner().get("x-dead-letter-exchange"), Some(&long_string("rv.dead")));
+        let r = t.retry_queue_args(&t.retry_queues[0]);
+        assert_eq!(r.inner().get("x-dead-letter-exchange"), Some(&long_string("rv.jobs")));
+        assert_eq!(r.inner().get("x-message-ttl"), Some(&AMQPValue::LongLongInt(1000)));
+    }
+}

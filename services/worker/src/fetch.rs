@@ -1,0 +1,145 @@
+//! Stage 1: read the staged object exactly once, hashing it (BLAKE3 and SHA-256) while writing it
+//! to a spool file that the probe then reads locally.
+//!
+//! The network read stays on the async runtime; hashing and disk writes run on one blocking
+//! thread fed through a bounded channel, so a slow disk slows the download instead of buffering
+//! the whole file in memory.
+
+use bytes::Bytes;
+use recvault_core::{Blake3Hash, ContentHashes, Sha256Hash};
+use recvault_store::{Store, StoreError};
+use sha2::Digest;
+use std::io::Write;
+use std::path::Path;
+use tempfile::NamedTempFile;
+use tokio::sync::mpsc;
+
+/// Chunks in flight between the download and the hashing thread.
+const CHANNEL_DEPTH: usize = 16;
+/// Buffered writes to the spool file.
+const WRITE_BUFFER: usize = 1 << 20;
+
+/// A staged object copied to local disk, with its hashes. The file is deleted on drop.
+#[derive(Debug)]
+pub struct Spooled {
+    pub file: NamedTempFile,
+    pub hashes: ContentHashes,
+    /// ETag of the staged object that was read; the archive copy is conditional on it.
+    pub etag: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("spool file: {0}")]
+    Spool(#[from] std::io::Error),
+    #[error("staged object ended after {read} of {expected} bytes")]
+    ShortRead { read: u64, expected: u64 },
+}
+
+/// Streams `bucket/key` into a new file under `spool_dir`, hashing as it goes.
+pub async fn fetch(store: &Store, bucket: &str, key: &str, spool_dir: &Path) -> Result<Spooled, FetchError> {
+    let mut read = store.read_staged(bucket, key).await?;
+    std::fs::create_dir_all(spool_dir)?;
+    let file = NamedTempFile::with_prefix_in("staged-", spool_dir)?;
+    let writer = file.reopen()?;
+    let (tx, rx) = mpsc::channel::<Bytes>(CHANNEL_DEPTH);
+    let hasher = tokio::task::spawn_blocking(move || hash_and_write(rx, writer));
+
+    let mut streamed = Ok(());
+    loop {
+        match read.body.next().await {
+            Some(Ok(chunk)) => {
+                if tx.send(chunk).await.is_err() {
+                    break; // the hashing thread failed; its error is reported below
+                }
+            }
+            Some(Err(e)) => {
+                streamed = Err(StoreError::Transport { op: "GetObject body", detail: e.to_string() });
+                break;
+            }
+            None => break,
+        }
+    }
+    drop(tx);
+    let hashed = hasher.await.map_err(|e| std::io::Error::other(format!("hashing thread: {e}")))?;
+    streamed?;
+    let hashes = hashed?;
+    if hashes.size != read.size {
+        return Err(FetchError::ShortRead { read: hashes.size, expected: read.size });
+    }
+    Ok(Spooled { file, hashes, etag: read.etag })
+}
+
+fn hash_and_write(mut rx: mpsc::Receiver<Bytes>, file: std::fs::File) -> Result<ContentHashes, std::io::Error> {
+    let mut b3 = blake3::Hasher::new();
+    let mut sha = sha2::Sha256::new();
+    let mut out = std::io::BufWriter::with_capacity(WRITE_BUFFER, file);
+    let mut size = 0u64;
+    while let Some(chunk) = rx.blocking_recv() {
+        b3.update(&chunk);
+        sha.update(&chunk);
+        out.write_all(&chunk)?;
+        size += chunk.len() as u64;
+    }
+    out.flush()?;
+    Ok(ContentHashes { size, blake3: Blake3Hash(*b3.finalize().as_bytes()), sha256: Sha256Hash(sha.finalize().into()) })
+}
+
+/// Hashes a local file the same way (the CLI's `probe` and the reference station use it).
+pub fn hash_file(path: &Path) -> Result<ContentHashes, std::io::Error> {
+    let mut f = std::fs::File::open(path)?;
+    let mut b3 = blake3::Hasher::new();
+    let mut sha = sha2::Sha256::new();
+    let mut buf = vec![0u8; WRITE_BUFFER];
+    let mut size = 0u64;
+    loop {
+        let n = std::io::Read::read(&mut f, &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        b3.update(&buf[..n]);
+        sha.update(&buf[..n]);
+        size += n as u64;
+    }
+    Ok(ContentHashes { size, blake3: Blake3Hash(*b3.finalize().as_bytes()), sha256: Sha256Hash(sha.finalize().into()) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_match_reference_implementations() {
+        let mut f = NamedTempFile::new().unwrap();
+        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        f.write_all(&data).unwrap();
+        let h = hash_file(f.path()).unwrap();
+        assert_eq!(h.size, data.len() as u64);
+        assert_eq!(h.blake3.0, *blake3::hash(&data).as_bytes());
+        assert_eq!(h.sha256.0, <[u8; 32]>::from(sha2::Sha256::digest(&data)));
+        // the known SHA-256 of the empty string
+        let empty = NamedTempFile::new().unwrap();
+        assert_eq!(
+            hash_file(empty.path()).unwrap().sha256.to_hex(),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+
+    #[test]
+    fn the_streaming_hasher_agrees_with_the_file_hasher() {
+        let data: Vec<u8> = (0..1_500_000u32).map(|i| (i * 7 % 256) as u8).collect();
+        let (tx, rx) = mpsc::channel(4);
+        let out = NamedTempFile::new().unwrap();
+        let writer = out.reopen().unwrap();
+        let handle = std::thread::spawn(move || hash_and_write(rx, writer));
+        for chunk in data.chunks(65_536) {
+            tx.blocking_send(Bytes::copy_from_slice(chunk)).unwrap();
+        }
+        drop(tx);
+        let streamed = handle.join().unwrap().unwrap();
+        assert_eq!(streamed, hash_file(out.path()).unwrap());
+        assert_eq!(std::fs::read(out.path()).unwrap(), data);
+    }
+}

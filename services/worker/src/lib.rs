@@ -1,0 +1,30 @@
+//! recvault-worker: the ingest pipeline and the worker that runs it.
+//!
+//! A job goes through four stages, each in its own module, each timed in
+//! `recvault_stage_duration_seconds{stage}`:
+//!
+//! 1. [`fetch`]: stream the staged object once, hashing it with BLAKE3 and SHA-256 while spooling
+//!    it to local disk (hashing and writing on a blocking thread).
+//! 2. [`verify`]: check the station's claims (size, hash), then probe the spooled file with
+//!    GStreamer and assess it (`recvault_core::probe::assess`), on a blocking thread.
+//! 3. [`archive`]: server-side copy into the archive (or quarantine) under the content-addressed
+//!    key, with R19.1 retention tags, hash metadata and Object Lock.
+//! 4. record: one Postgres transaction (`recvault_db`), then the queue message is acknowledged,
+//!    and only then the staged object is deleted.
+//!
+//! [`job`] runs the stages for one delivery and decides how to settle it; [`run`] is the consumer
+//! loop with bounded concurrency and graceful shutdown; [`metrics`] declares every metric;
+//! [`settings`] loads the configuration; [`http`] serves `/metrics` and health checks.
+
+pub mod archive;
+pub mod fetch;
+pub mod http;
+pub mod job;
+pub mod metrics;
+pub mod run;
+pub mod settings;
+pub mod verify;
+
+pub use metrics::Metrics;
+pub use run::{Worker, WorkerDeps};
+pub use settings::{Settings, WorkerConfig};

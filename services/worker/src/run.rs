@@ -1,0 +1,235 @@
+//! The worker: start-up checks, the consumer loop with bounded concurrency, and shutdown.
+//!
+//! Shutdown is explicit: cancelling the token stops consumption (basic.cancel), in-flight jobs get
+//! `shutdown_grace_secs` to finish and settle, and whatever is still running after that is handed
+//! back to the queue (nack with requeue) so another worker takes it. Deliveries the broker had
+//! already pushed but no task had started are requeued too.
+
+use crate::job::{JobContext, handle};
+use crate::metrics::{Metrics, Outcome};
+use crate::settings::Settings;
+use recvault_db::{Db, DbError};
+use recvault_queue::{Broker, JobConsumer, QueueError};
+use recvault_store::{Capabilities, Capability, Store, StoreError};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("media: {0}")]
+    Media(#[from] recvault_media::MediaError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    #[error(
+        "the object store lacks guarantees the archive needs: {0}. Use a store with versioning, Object Lock and tag-filtered lifecycle rules (AWS S3, MinIO, Ceph), run `recvault setup`, or set s3.dev_mode = true for a development set-up"
+    )]
+    MissingGuarantees(String),
+    #[error("metrics listener on {addr}: {source}")]
+    Listen { addr: SocketAddr, source: std::io::Error },
+}
+
+/// Connected adapters, for callers that build them themselves (tests).
+#[derive(Debug)]
+pub struct WorkerDeps {
+    pub store: Store,
+    pub db: Db,
+    pub broker: Broker,
+}
+
+/// A started worker, ready to [`Worker::run`].
+#[derive(Debug)]
+pub struct Worker {
+    settings: Settings,
+    deps: WorkerDeps,
+    metrics: Metrics,
+    capabilities: Capabilities,
+    listener: Option<TcpListener>,
+}
+
+impl Worker {
+    /// Connects to S3, Postgres and RabbitMQ, checks the store's guarantees, applies migrations
+    /// and declares the queue topology. Fails with a message naming what is wrong.
+    pub async fn start(settings: Settings, metrics: Metrics) -> Result<Self, StartError> {
+        recvault_media::init()?;
+        let store = Store::connect(settings.s3.clone()).await;
+        let db = Db::connect(&settings.database).await?;
+        db.migrate().await?;
+        let broker =
+            Broker::connect(&settings.amqp, &format!("recvault-worker {}", settings.worker.worker_id())).await?;
+        broker.declare().await?;
+        Self::with_deps(settings, WorkerDeps { store, db, broker }, metrics).await
+    }
+
+    /// Like [`Worker::start`] with adapters already connected and set up.
+    pub async fn with_deps(settings: Settings, deps: WorkerDeps, metrics: Metrics) -> Result<Self, StartError> {
+        let mut capabilities = deps.store.probe_capabilities().await?;
+        capabilities.merge(deps.store.check_archive_bucket().await?);
+        for c in Capability::ALL {
+            metrics.capability.with_label_values(&[c.code()]).set(i64::from(capabilities.has(c)));
+        }
+        let missing = capabilities.missing_required();
+        if !missing.is_empty() {
+            let what = capabilities.describe_missing();
+            if !settings.s3.dev_mode {
+                return Err(StartError::MissingGuarantees(what));
+            }
+            warn!(missing = what, "s3.dev_mode: running WITHOUT the archive guarantees");
+        } else {
+            info!("object store guarantees verified: tagging, versioning, object lock enforced, lifecycle tag filter");
+        }
+        let addr = settings.worker.metrics_addr;
+        let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Listen { addr, source })?;
+        Ok(Self { settings, deps, metrics, capabilities, listener: Some(listener) })
+    }
+
+    /// The bound address of `/metrics` (useful with port 0).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.listener.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Consumes until `shutdown` is cancelled (or, with `idle_exit`, until the work and retry
+    /// queues have been empty and nothing was in flight for that long).
+    pub async fn run(mut self, shutdown: CancellationToken, idle_exit: Option<Duration>) -> Result<(), StartError> {
+        let s = &self.settings;
+        let worker_id = s.worker.worker_id();
+        let topology = self.deps.broker.topology().clone();
+        let ctx = Arc::new(JobContext {
+            store: self.deps.store.clone(),
+            db: self.deps.db.clone(),
+            publisher: self.deps.broker.publisher().await?,
+            metrics: self.metrics.clone(),
+            policy: s.probe.policy(),
+            spool_dir: s.worker.spool_dir.clone(),
+            worker_id: worker_id.clone(),
+            object_lock: self.capabilities.has(Capability::ObjectLock),
+            max_retries: topology.max_retries(),
+        });
+        let ready = Arc::new(AtomicBool::new(false));
+        let http_stop = CancellationToken::new();
+        let http = self
+            .listener
+            .take()
+            .map(|l| tokio::spawn(crate::http::serve(l, self.metrics.clone(), ready.clone(), http_stop.clone())));
+
+        let mut consumer = self.deps.broker.consume(s.worker.concurrency, &worker_id).await?;
+        ready.store(true, Ordering::Relaxed);
+        info!(worker_id, concurrency = s.worker.concurrency, queue = topology.work_queue, "consuming");
+
+        let hard_stop = CancellationToken::new();
+        let mut tasks = JoinSet::new();
+        let mut last_activity = tokio::time::Instant::now();
+        let mut idle_check = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                d = consumer.next() => match d {
+                    Some(Ok(d)) => {
+                        last_activity = tokio::time::Instant::now();
+                        let ctx = ctx.clone();
+                        let hard_stop = hard_stop.clone();
+                        tasks.spawn(async move {
+                            tokio::select! {
+                                biased;
+                                _ = hard_stop.cancelled() => {
+                                    warn!("shutdown deadline passed, handing the job back to the queue");
+                                    let _ = d.requeue().await;
+                                    ctx.metrics.outcome(Outcome::Requeued);
+                                }
+                                _ = handle(&ctx, &d) => {}
+                            }
+                        });
+                    }
+                    Some(Err(e)) => {
+                        error!(error = %e, "consumer failed");
+                        break;
+                    }
+                    None => {
+                        warn!("the broker closed the consumer");
+                        break;
+                    }
+                },
+                Some(joined) = tasks.join_next() => {
+                    last_activity = tokio::time::Instant::now();
+                    if let Err(e) = joined {
+                        error!(error = %e, "job task panicked; its message will be redelivered");
+                    }
+                }
+                _ = idle_check.tick(), if idle_exit.is_some() => {
+                    if let Some(idle) = idle_exit
+                        && tasks.is_empty()
+                        && last_activity.elapsed() >= idle
+                        && self.queues_empty().await
+                    {
+                        info!("queues empty and nothing in flight, exiting");
+                        break;
+                    }
+                }
+            }
+        }
+        ready.store(false, Ordering::Relaxed);
+        self.drain(consumer, tasks, hard_stop).await;
+        http_stop.cancel();
+        if let Some(h) = http {
+            let _ = h.await;
+        }
+        self.deps.broker.close().await;
+        Ok(())
+    }
+
+    async fn queues_empty(&self) -> bool {
+        let t = self.deps.broker.topology();
+        let mut queues = vec![t.work_queue.clone()];
+        queues.extend(t.retry_queues.iter().map(|q| q.name.clone()));
+        for q in queues {
+            match self.deps.broker.depth(&q).await {
+                Ok((0, _)) => {}
+                _ => return false,
+            }
+        }
+        true
+    }
+
+    async fn drain(&self, mut consumer: JobConsumer, mut tasks: JoinSet<()>, hard_stop: CancellationToken) {
+        if let Err(e) = consumer.cancel().await {
+            warn!(error = %e, "basic.cancel failed; unacknowledged jobs return to the queue when the connection closes");
+        }
+        // Deliveries already pushed to us but not started go straight back.
+        while let Ok(Some(Ok(d))) = tokio::time::timeout(Duration::from_millis(200), consumer.next()).await {
+            let _ = d.requeue().await;
+            self.metrics.outcome(Outcome::Requeued);
+        }
+        let grace = Duration::from_secs(self.settings.worker.shutdown_grace_secs);
+        info!(in_flight = tasks.len(), grace_secs = grace.as_secs(), "draining");
+        let deadline = tokio::time::sleep(grace);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                joined = tasks.join_next() => if joined.is_none() { break },
+                _ = &mut deadline => {
+                    hard_stop.cancel();
+                    while tasks.join_next().await.is_some() {}
+                    break;
+                }
+            }
+        }
+        info!("all jobs settled");
+    }
+}

@@ -1,0 +1,35 @@
+//! Stage 2: probe the spooled file with GStreamer and assess it. The probe blocks (it drives a
+//! GStreamer pipeline to the end of the file), so it runs on the blocking pool.
+
+use recvault_core::probe::{Assessment, ProbePolicy, ProbeReport, assess};
+use recvault_media::MediaError;
+use std::path::PathBuf;
+
+/// A probe report and the verdict on it.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub report: ProbeReport,
+    pub assessment: Assessment,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// The probe could not run (GStreamer or a plugin missing, spool file unreadable): a fault
+    /// of this machine, not of the recording.
+    #[error("media probe: {0}")]
+    Media(#[from] MediaError),
+    #[error("media probe thread: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+/// Probes and assesses a local file off the async threads.
+pub async fn verify(path: PathBuf, policy: ProbePolicy) -> Result<Verified, VerifyError> {
+    tokio::task::spawn_blocking(move || verify_blocking(&path, &policy)).await?
+}
+
+/// The same, for callers already off the runtime (the CLI's `probe`).
+pub fn verify_blocking(path: &std::path::Path, policy: &ProbePolicy) -> Result<Verified, VerifyError> {
+    let report = recvault_media::probe(path, policy)?;
+    let assessment = assess(&report, policy);
+    Ok(Verified { report, assessment })
+}
