@@ -210,6 +210,20 @@ pub fn assess(r: &ProbeReport, policy: &ProbePolicy) -> Assessment {
     }
 
     if r.tracks.is_empty() {
+        // A moov cut short by the end of the file is the same failure as no moov at all: the
+        // recorder died while writing its index. Evidence, not garbage.
+        if let Some(o) = c.overrun.as_ref().filter(|o| o.fourcc == "moov") {
+            findings.push(Finding {
+                kind: FindingKind::Unfinalized,
+                severity: Severity::Critical,
+                summary: format!(
+                    "the moov box at offset {} is cut short ({} of {} bytes): the index was never completed",
+                    o.offset, o.available, o.declared_size
+                ),
+                evidence: json!({ "overrun": o, "demux_error": r.demux.error, "file_size": r.file_size }),
+            });
+            return Assessment { verdict: Ok(()), readable_duration_ns: 0, declared_duration_ns: None, findings };
+        }
         let detail = r.demux.error.clone().unwrap_or_else(|| "the demuxer found no playable tracks".into());
         return Assessment::rejected(Rejection::UnreadableContainer { detail });
     }
@@ -401,6 +415,22 @@ mod tests {
         r.demux.error = Some("internal data stream error".into());
         let a = assess(&r, &ProbePolicy::default());
         assert_eq!(a.verdict, Err(Rejection::UnreadableContainer { detail: "internal data stream error".into() }));
+    }
+
+    #[test]
+    fn r2_1_a_moov_cut_short_is_unfinalized_not_unreadable() {
+        let mut r = good();
+        r.container.overrun =
+            Some(BoxOverrun { fourcc: "moov".into(), offset: 9032, declared_size: 968, available: 868 });
+        r.tracks.clear();
+        r.demux.error = Some("This file is incomplete and cannot be played.".into());
+        let a = assess(&r, &ProbePolicy::default());
+        assert_eq!(a.verdict, Ok(()));
+        assert_eq!(kinds(&a), vec![FindingKind::Unfinalized]);
+        // the same cut inside an mdat, with nothing readable, stays unreadable
+        r.container.overrun =
+            Some(BoxOverrun { fourcc: "mdat".into(), offset: 32, declared_size: 9000, available: 10 });
+        assert_eq!(assess(&r, &ProbePolicy::default()).verdict.unwrap_err().code(), "unreadable_container");
     }
 
     #[test]

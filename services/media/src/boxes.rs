@@ -18,6 +18,7 @@ const PADDING_PEEK: u64 = 4096;
 /// What the walk found.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct BoxWalk {
+    /// Top-level structure.
     pub layout: ContainerLayout,
     /// From the first `moov` (even a truncated one, as far as its bytes go).
     pub movie: Option<MovieHeader>,

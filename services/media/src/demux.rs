@@ -145,7 +145,10 @@ fn run(pipeline: &gst::Pipeline, deadline: Duration) -> DemuxOutcome {
             _ => {}
         }
     }
-    DemuxOutcome { reached_end: false, error: Some(format!("packet walk timed out after {:.1} s", deadline.as_secs_f64())) }
+    DemuxOutcome {
+        reached_end: false,
+        error: Some(format!("packet walk timed out after {:.1} s", deadline.as_secs_f64())),
+    }
 }
 
 /// Sets up a new qtdemux pad: statistics, counting probe, sink branch.

@@ -11,18 +11,27 @@ pub enum MediaError {
     Init(String),
     /// A GStreamer element the probe needs is not installed.
     #[error("gstreamer element {element} is missing (install the debian package {package})")]
-    MissingElement { element: &'static str, package: &'static str },
+    MissingElement {
+        /// GStreamer element factory name.
+        element: &'static str,
+        /// Debian package that ships it.
+        package: &'static str,
+    },
     /// The file could not be opened or its size read.
     #[error("cannot open {path}: {source}")]
     Open {
+        /// The file.
         path: PathBuf,
+        /// What the OS said.
         #[source]
         source: std::io::Error,
     },
     /// Reading the file failed part-way (an I/O error, not the end of the file).
     #[error("cannot read {path}: {source}")]
     Read {
+        /// The file.
         path: PathBuf,
+        /// What the OS said.
         #[source]
         source: std::io::Error,
     },

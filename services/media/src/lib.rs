@@ -17,6 +17,7 @@
 //! - `caps`: caps → kind, codec name, format fields.
 //! - `env`: `gst::init` and the required elements with their Debian packages.
 
+#![warn(missing_docs)]
 pub mod boxes;
 mod caps;
 mod demux;

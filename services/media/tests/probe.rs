@@ -171,6 +171,21 @@ fn moov_at_end_cut_before_its_index_is_unfinalized() {
 }
 
 #[test]
+fn moov_at_end_cut_inside_its_index() {
+    let whole = run(spec());
+    let p = run(RecordingSpec { damage: Damage::TruncateAtByte(whole.truth.size_bytes - 100), ..spec() });
+    let c = &p.report.container;
+    let o = c.overrun.as_ref().unwrap();
+    assert_eq!((o.fourcc.as_str(), Some(o.offset)), ("moov", c.moov_offset));
+    assert!(p.report.tracks.is_empty());
+    assert!(p.report.demux.error.as_deref().unwrap().contains("incomplete"), "{:?}", p.report.demux);
+    // R2.1: the recorder died while writing its index; the media bytes are all there, so the
+    // file is kept as evidence, flagged, like a file that lost its moov entirely.
+    assert_eq!(p.assessment.verdict, Ok(()));
+    assert_eq!(kinds(&p.assessment), vec![FindingKind::Unfinalized]);
+}
+
+#[test]
 fn killed_mid_write_is_unfinalized() {
     let p = run(RecordingSpec { damage: Damage::KilledMidWrite { after: Duration::from_millis(2000) }, ..spec() });
     assert!(!p.truth.has_moov);

@@ -70,13 +70,24 @@ impl Station {
 
     /// Stages one file and posts its job; returns the job as posted.
     pub async fn submit(&self, path: &Path, info: &FileInfo) -> Result<UploadJob, StationError> {
+        let wire = self.prepare(path, info).await?;
+        let job =
+            UploadJob::new(wire).map_err(|source| StationError::Job { path: path.display().to_string(), source })?;
+        self.stage(path, &job).await?;
+        self.publisher.publish_job(job.job_id(), &job.to_json()).await?;
+        tracing::info!(job_id = job.job_id(), key = job.source().key, size = job.size_bytes(), "staged and posted");
+        Ok(job)
+    }
+
+    /// Builds the job for a file (hashing it and reading both clocks) without sending anything.
+    pub async fn prepare(&self, path: &Path, info: &FileInfo) -> Result<UploadJobV1, StationError> {
         let shown = path.display().to_string();
         let original_name = path
             .file_name()
             .and_then(|n| n.to_str())
             .ok_or_else(|| StationError::Name { path: shown.clone() })?
             .to_string();
-        let (size, blake3) = hash(path).await.map_err(|source| StationError::Read { path: shown.clone(), source })?;
+        let (size, blake3) = hash(path).await.map_err(|source| StationError::Read { path: shown, source })?;
         let station_time = Utc::now().fixed_offset();
         let device_time = station_time + info.device_clock_ahead;
         let job_id = format!("{}-{}-{}", self.identity.station_id, info.device_id, &blake3[..24]);
@@ -87,7 +98,7 @@ impl Station {
         } else {
             Some(info.claim_override.clone().unwrap_or(ClaimedHashV1 { algorithm: HashAlgorithm::Blake3, hex: blake3 }))
         };
-        let wire = UploadJobV1 {
+        Ok(UploadJobV1 {
             schema_version: SCHEMA_VERSION,
             job_id,
             station_id: self.identity.station_id.clone(),
@@ -95,7 +106,7 @@ impl Station {
             squad: self.identity.squad.clone(),
             device_id: info.device_id.clone(),
             officer_ids: info.officer_ids.clone(),
-            source: StagedObject { bucket: self.store.config().staging_bucket.clone(), key: key.clone() },
+            source: StagedObject { bucket: self.store.config().staging_bucket.clone(), key },
             size_bytes: size,
             claimed_hash,
             original_name,
@@ -103,14 +114,14 @@ impl Station {
             device_time,
             recorded_start: info.recorded_start,
             activity: info.activity.clone(),
-        };
-        // Check the job before anything leaves the station.
-        let job = UploadJob::new(wire).map_err(|source| StationError::Job { path: shown, source })?;
-        let bucket = &job.source().bucket;
-        self.store.put_file(bucket, &key, path, &[("job-id".into(), job.job_id().into())]).await?;
-        self.publisher.publish_job(job.job_id(), &job.to_json()).await?;
-        tracing::info!(job_id = job.job_id(), key, size, "staged and posted");
-        Ok(job)
+        })
+    }
+
+    /// Uploads a file to where `job` says it is staged.
+    pub async fn stage(&self, path: &Path, job: &UploadJob) -> Result<(), StationError> {
+        let src = job.source();
+        self.store.put_file(&src.bucket, &src.key, path, &[("job-id".into(), job.job_id().into())]).await?;
+        Ok(())
     }
 
     /// Posts a raw body as a job (tests of the dead-letter path; stations never do this).

@@ -1,0 +1,209 @@
+//! Faults: S3 or Postgres briefly unreachable (retried through the delayed-retry queue, then
+//! done), unreachable for good (dead-lettered, bytes still staged), a worker killed with SIGKILL
+//! mid-job (redelivered and completed exactly once), and SIGTERM (in-flight job handed back).
+//!
+//! Services are cut off through a TCP proxy the test controls, since moto keeps its objects in
+//! memory and would lose them on a restart.
+
+#![allow(clippy::unwrap_used)]
+
+use recvault_core::{Blake3Hash, keys};
+use recvault_fixtures::RecordingSpec;
+use recvault_queue::headers;
+use recvault_tests::proxy::{Mode, TcpProxy};
+use recvault_tests::{TestEnv, eventually, recvault_bin, settings_env, with_database};
+use secrecy::{ExposeSecret, SecretString};
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn endpoint_addr(url: &str) -> SocketAddr {
+    use std::net::ToSocketAddrs;
+    let hostport = url.split("://").nth(1).unwrap().split('/').next().unwrap();
+    let hostport = hostport.rsplit('@').next().unwrap();
+    hostport.to_socket_addrs().unwrap().find(SocketAddr::is_ipv4).unwrap()
+}
+
+/// A proxy in front of the S3 server and one in front of Postgres, and settings that use them.
+struct Proxied {
+    s3: TcpProxy,
+    pg: TcpProxy,
+    settings: recvault_worker::Settings,
+}
+
+async fn proxied(env: &TestEnv) -> Proxied {
+    let s3_url = env.settings.s3.endpoint.clone().expect("tests run against an S3 endpoint");
+    let s3 = TcpProxy::start(endpoint_addr(&s3_url)).await;
+    let pg_url = env.settings.database.url.expose_secret().to_string();
+    let pg = TcpProxy::start(endpoint_addr(&pg_url)).await;
+    let mut settings = env.settings.clone();
+    settings.s3.endpoint = Some(format!("http://{}", s3.addr()));
+    let db_name = pg_url.rsplit('/').next().unwrap().split('?').next().unwrap().to_string();
+    let (userinfo, _) = pg_url.split_once('@').unwrap();
+    settings.database.url = SecretString::from(with_database(&format!("{userinfo}@{}/x", pg.addr()), &db_name));
+    settings.database.acquire_timeout_ms = 1000;
+    Proxied { s3, pg, settings }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_briefly_unreachable_is_retried_then_done() {
+    let env = TestEnv::with(|s| s.amqp.retry_delays_ms = vec![1000, 2000, 4000]).await;
+    let p = proxied(&env).await;
+    let worker = env.start_worker_with(p.settings.clone()).await;
+    p.s3.set(Mode::Down);
+    let (path, _) = env.fixture("s3down.mp4", &RecordingSpec { seed: 41, ..RecordingSpec::default() });
+    let job = env.station.submit(&path, &TestEnv::file_info("DSJ-0300")).await.unwrap();
+    eventually("a retry", WAIT, || async { worker.outcome_count("retried") >= 1 }).await;
+    p.s3.set(Mode::Pass);
+    assert_eq!(env.wait_for_job(job.job_id(), WAIT).await, "archived");
+    worker.stop().await;
+    let attempts = env.db.attempts(job.job_id()).await.unwrap();
+    assert!(attempts.len() >= 2, "{attempts:?}");
+    assert!(
+        attempts[..attempts.len() - 1]
+            .iter()
+            .all(|a| a.outcome.as_deref() == Some("retry") && a.error_code.as_deref() == Some("s3_unreachable")),
+        "{attempts:?}"
+    );
+    assert_eq!(attempts.last().unwrap().outcome.as_deref(), Some("archived"));
+    assert_eq!(env.db.recordings(10, None).await.unwrap().len(), 1);
+    assert!(env.take_all(&env.broker.topology().dead_queue).await.is_empty());
+    env.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_briefly_unreachable_is_retried_then_done() {
+    let env = TestEnv::with(|s| s.amqp.retry_delays_ms = vec![1000, 2000, 4000]).await;
+    let p = proxied(&env).await;
+    let worker = env.start_worker_with(p.settings.clone()).await;
+    p.pg.set(Mode::Down);
+    let (path, _) = env.fixture("pgdown.mp4", &RecordingSpec { seed: 42, ..RecordingSpec::default() });
+    let job = env.station.submit(&path, &TestEnv::file_info("DSJ-0301")).await.unwrap();
+    eventually("a retry", WAIT, || async { worker.outcome_count("retried") >= 1 }).await;
+    p.pg.set(Mode::Pass);
+    assert_eq!(env.wait_for_job(job.job_id(), WAIT).await, "archived");
+    worker.stop().await;
+    assert_eq!(env.db.recordings(10, None).await.unwrap().len(), 1);
+    assert!(!env.staged_exists(&job.source().key).await);
+    assert!(env.take_all(&env.broker.topology().dead_queue).await.is_empty());
+    env.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fault_that_outlasts_the_retries_dead_letters_and_keeps_the_staged_bytes() {
+    let env = TestEnv::with(|s| s.amqp.retry_delays_ms = vec![200, 400]).await;
+    let p = proxied(&env).await;
+    let worker = env.start_worker_with(p.settings.clone()).await;
+    p.s3.set(Mode::Down);
+    let (path, _) = env.fixture("gone.mp4", &RecordingSpec { seed: 43, ..RecordingSpec::default() });
+    let job = env.station.submit(&path, &TestEnv::file_info("DSJ-0302")).await.unwrap();
+    let dead = env.take_dead_letters(1, WAIT).await;
+    assert_eq!(dead[0].header(headers::REASON).as_deref(), Some("retries_exhausted"));
+    assert!(dead[0].header(headers::DETAIL).unwrap().contains("s3_unreachable"));
+    assert_eq!(worker.outcome_count("retried"), 2);
+    worker.stop().await;
+    // nothing lost: the bytes wait in staging for an operator to replay the job
+    assert!(env.staged_exists(&job.source().key).await);
+    assert_eq!(env.db.completed_jobs().await.unwrap(), 0);
+    let attempts = env.db.attempts(job.job_id()).await.unwrap();
+    assert_eq!(attempts.len(), 3, "{attempts:?}");
+    assert_eq!(attempts[2].outcome.as_deref(), Some("dead_lettered"));
+    env.finish().await;
+}
+
+fn spawn_worker_process(settings: &recvault_worker::Settings) -> tokio::process::Child {
+    tokio::process::Command::new(recvault_bin())
+        .arg("worker")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", std::env::var("HOME").unwrap_or_default())
+        .env("RUST_LOG", "info")
+        .envs(settings_env(settings))
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn recvault worker")
+}
+
+async fn wait_for_consumer(env: &TestEnv, n: u32) {
+    let q = env.broker.topology().work_queue.clone();
+    eventually("a consumer on the work queue", WAIT, || async { env.broker.depth(&q).await.unwrap().1 >= n }).await;
+}
+
+async fn attempts_started(env: &TestEnv, job_id: &str) -> usize {
+    env.db.attempts(job_id).await.unwrap().len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_job_is_redelivered_and_the_job_completes_exactly_once() {
+    let env = TestEnv::new().await;
+    let p = proxied(&env).await;
+    let (path, _) = env.fixture("killed_worker.mp4", &RecordingSpec { seed: 44, ..RecordingSpec::default() });
+    let b3 = Blake3Hash(*blake3::hash(&std::fs::read(&path).unwrap()).as_bytes());
+    let key = keys::archive_key(&b3);
+    let bucket = env.settings.s3.archive_bucket.clone();
+
+    let mut first = spawn_worker_process(&p.settings);
+    wait_for_consumer(&env, 1).await;
+    // Hold the worker at its download, so the job is in flight but not yet archived.
+    p.s3.set(Mode::Stall);
+    let job = env.station.submit(&path, &TestEnv::file_info("DSJ-0303")).await.unwrap();
+    eventually("the first attempt", WAIT, || async { attempts_started(&env, job.job_id()).await == 1 }).await;
+    // Let it archive, but hold its database commit: the object exists, the row does not.
+    p.pg.set(Mode::Stall);
+    p.s3.set(Mode::Pass);
+    eventually("the archive copy", WAIT, || async { env.store.head(&bucket, &key).await.unwrap().is_some() }).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    first.kill().await.unwrap(); // SIGKILL
+    first.wait().await.unwrap();
+    assert_eq!(env.db.completed_jobs().await.unwrap(), 0, "killed before its commit");
+    p.pg.set(Mode::Pass);
+
+    let mut second = spawn_worker_process(&p.settings);
+    assert_eq!(env.wait_for_job(job.job_id(), WAIT).await, "archived");
+    second.kill().await.unwrap();
+
+    let recordings = env.db.recordings(10, None).await.unwrap();
+    assert_eq!(recordings.len(), 1);
+    let attempts = env.db.attempts(job.job_id()).await.unwrap();
+    assert_eq!(attempts.len(), 2, "{attempts:?}");
+    assert!(attempts[0].finished_at.is_none(), "the killed attempt never finished");
+    assert_eq!(attempts[1].outcome.as_deref(), Some("archived"));
+    assert_eq!(attempts[1].delivery, 2, "x-delivery-count counted the redelivery");
+    // one object version: the second attempt found the first one's copy and reused it
+    let versions = env.store.client().list_object_versions().bucket(&bucket).prefix(&key).send().await.unwrap();
+    assert_eq!(versions.versions().len(), 1);
+    assert!(!env.staged_exists(&job.source().key).await);
+    assert_eq!(env.work_queue_depth().await, 0);
+    env.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_hands_an_unfinished_job_back_and_exits_cleanly() {
+    let env = TestEnv::with(|s| s.worker.shutdown_grace_secs = 1).await;
+    let p = proxied(&env).await;
+    let (path, _) = env.fixture("sigterm.mp4", &RecordingSpec { seed: 45, ..RecordingSpec::default() });
+    let mut first = spawn_worker_process(&p.settings);
+    wait_for_consumer(&env, 1).await;
+    p.s3.set(Mode::Stall);
+    let job = env.station.submit(&path, &TestEnv::file_info("DSJ-0304")).await.unwrap();
+    eventually("the first attempt", WAIT, || async { attempts_started(&env, job.job_id()).await == 1 }).await;
+    let pid = first.id().unwrap();
+    std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(30), first.wait())
+        .await
+        .expect("exits within the grace period")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    // handed back, not lost and not dead-lettered
+    assert_eq!(env.work_queue_depth().await, 1);
+    p.s3.set(Mode::Pass);
+    let worker = env.start_worker_with(p.settings.clone()).await;
+    assert_eq!(env.wait_for_job(job.job_id(), WAIT).await, "archived");
+    worker.stop().await;
+    assert!(env.take_all(&env.broker.topology().dead_queue).await.is_empty());
+    env.finish().await;
+}

@@ -1,0 +1,335 @@
+//! Test harness: a fresh, isolated recvault deployment on the real services for each test.
+//!
+//! Every [`TestEnv`] gets its own Postgres database, its own queue prefix and its own buckets, so
+//! tests run in parallel against one broker, one Postgres and one S3 server without seeing each
+//! other. Services come from the environment that `deploy/local/stack.sh` prints
+//! (`RECVAULT_AMQP__URL`, `RECVAULT_S3__ENDPOINT`, `RECVAULT_TEST_PG_ADMIN_URL`, ...).
+//!
+//! [`proxy::TcpProxy`] sits between a worker and a service so a test can stall or cut the
+//! connection: moto keeps its objects in memory, so restarting it is not an option.
+
+#![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
+
+pub mod proxy;
+
+use lapin::options::{BasicAckOptions, BasicGetOptions, QueueDeleteOptions};
+use lapin::types::{AMQPValue, FieldTable};
+use recvault_db::Db;
+use recvault_fixtures::{GroundTruth, RecordingSpec};
+use recvault_queue::Broker;
+use recvault_station::{FileInfo, Station, StationIdentity};
+use recvault_store::Store;
+use recvault_worker::{Metrics, Settings, Worker};
+use secrecy::{ExposeSecret, SecretString};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use recvault_fixtures as fixtures;
+
+/// One isolated deployment.
+#[derive(Debug)]
+pub struct TestEnv {
+    pub settings: Settings,
+    pub store: Store,
+    pub db: Db,
+    pub broker: Broker,
+    pub station: Station,
+    pub files: tempfile::TempDir,
+    admin_url: String,
+    db_name: String,
+    amqp: lapin::Connection,
+}
+
+/// A worker running inside the test process.
+#[derive(Debug)]
+pub struct RunningWorker {
+    pub shutdown: CancellationToken,
+    pub metrics: Metrics,
+    pub metrics_addr: Option<SocketAddr>,
+    handle: JoinHandle<()>,
+}
+
+impl RunningWorker {
+    /// Graceful stop: cancel and wait until every job is settled.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(60), self.handle).await.expect("worker stops").expect("worker task");
+    }
+
+    /// A counter of `recvault_jobs_total{outcome}`.
+    pub fn outcome_count(&self, outcome: &str) -> u64 {
+        self.metrics.jobs.with_label_values(&[outcome]).get()
+    }
+}
+
+/// A message read back from a queue.
+#[derive(Debug, Clone)]
+pub struct QueuedMessage {
+    pub body: Vec<u8>,
+    pub headers: FieldTable,
+}
+
+impl QueuedMessage {
+    pub fn header(&self, name: &str) -> Option<String> {
+        match self.headers.inner().get(name)? {
+            AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+            AMQPValue::ShortString(s) => Some(s.as_str().to_string()),
+            other => Some(format!("{other:?}")),
+        }
+    }
+}
+
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn,recvault_worker=info".into()))
+        .with_test_writer()
+        .try_init();
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+}
+
+impl TestEnv {
+    pub async fn new() -> Self {
+        Self::with(|_| {}).await
+    }
+
+    /// A deployment whose settings `tweak` adjusts (before anything is created).
+    pub async fn with(tweak: impl FnOnce(&mut Settings)) -> Self {
+        init_tracing();
+        let mut settings = Settings::load(None).expect("settings from the environment");
+        let id = unique("t");
+        settings.amqp.prefix = format!("rvtest.{id}");
+        settings.amqp.retry_delays_ms = vec![500, 1000, 2000];
+        settings.s3.staging_bucket = format!("rv-{id}-staging");
+        settings.s3.archive_bucket = format!("rv-{id}-archive");
+        settings.s3.probe_bucket_prefix = format!("rv-{id}-probe");
+        settings.worker.metrics_addr = SocketAddr::from(([127, 0, 0, 1], 0));
+        settings.worker.shutdown_grace_secs = 10;
+        settings.worker.id = Some(format!("test-worker-{id}"));
+        let admin_url = std::env::var("RECVAULT_TEST_PG_ADMIN_URL")
+            .unwrap_or_else(|_| "postgres://recvault:recvault-local@127.0.0.1:5432/postgres".into());
+        let db_name = format!("rvtest_{id}");
+        let admin = sqlx::PgPool::connect(&admin_url)
+            .await
+            .expect("postgres admin connection (is the stack up? deploy/local/stack.sh)");
+        // db_name is "rvtest_" plus hex digits: safe to splice.
+        sqlx::query(sqlx::AssertSqlSafe(format!("create database {db_name}")))
+            .execute(&admin)
+            .await
+            .expect("create test database");
+        admin.close().await;
+        settings.database.url = SecretString::from(with_database(&admin_url, &db_name));
+        settings.database.max_connections = 4;
+        tweak(&mut settings);
+
+        let store = Store::connect(settings.s3.clone()).await;
+        store.setup_buckets().await.expect("bucket set-up (is moto running? deploy/local/stack.sh)");
+        let db = Db::connect(&settings.database).await.expect("test database");
+        db.migrate().await.expect("migrations");
+        let broker = Broker::connect(&settings.amqp, "recvault-test").await.expect("rabbitmq (is the stack up?)");
+        broker.declare().await.expect("declare topology");
+        let station = Station::new(
+            StationIdentity { station_id: "st-test".into(), unit: "zhidui".into(), squad: Some("sq1".into()) },
+            store.clone(),
+            broker.publisher().await.expect("publisher"),
+        );
+        let amqp =
+            lapin::Connection::connect(settings.amqp.url.expose_secret(), lapin::ConnectionProperties::default())
+                .await
+                .expect("rabbitmq");
+        Self {
+            settings,
+            store,
+            db,
+            broker,
+            station,
+            files: tempfile::tempdir().expect("tempdir"),
+            admin_url,
+            db_name,
+            amqp,
+        }
+    }
+
+    /// Starts a worker in this process with these settings.
+    pub async fn start_worker(&self) -> RunningWorker {
+        self.start_worker_with(self.settings.clone()).await
+    }
+
+    pub async fn start_worker_with(&self, settings: Settings) -> RunningWorker {
+        let metrics = Metrics::new();
+        let worker = Worker::start(settings, metrics.clone()).await.expect("worker starts");
+        let metrics_addr = worker.metrics_addr();
+        let shutdown = CancellationToken::new();
+        let token = shutdown.clone();
+        let handle = tokio::spawn(async move {
+            worker.run(token, None).await.expect("worker runs");
+        });
+        RunningWorker { shutdown, metrics, metrics_addr, handle }
+    }
+
+    /// Generates a fixture file.
+    pub fn fixture(&self, name: &str, spec: &RecordingSpec) -> (PathBuf, GroundTruth) {
+        let path = self.files.path().join(name);
+        let truth = recvault_fixtures::generate(spec, &path).expect("fixture generation");
+        (path, truth)
+    }
+
+    /// Writes arbitrary bytes as a file.
+    pub fn raw_file(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = self.files.path().join(name);
+        std::fs::write(&path, bytes).expect("write file");
+        path
+    }
+
+    pub fn file_info(device: &str) -> FileInfo {
+        FileInfo { device_id: device.into(), officer_ids: vec!["35010001".into()], ..FileInfo::default() }
+    }
+
+    /// Waits until the job has a completed row; returns its state.
+    pub async fn wait_for_job(&self, job_id: &str, timeout: Duration) -> String {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some((state, _)) = self.db.job_outcome(job_id).await.expect("job outcome") {
+                return state;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "job {job_id} did not complete within {timeout:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until `n` messages sit in the dead-letter queue, then takes them all (acknowledged).
+    pub async fn take_dead_letters(&self, n: usize, timeout: Duration) -> Vec<QueuedMessage> {
+        let queue = self.broker.topology().dead_queue.clone();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let (ready, _) = self.broker.depth(&queue).await.expect("depth");
+            if ready as usize >= n {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{n} dead letters expected, {ready} arrived within {timeout:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        self.take_all(&queue).await
+    }
+
+    /// Takes (and acknowledges) every message now in `queue`.
+    pub async fn take_all(&self, queue: &str) -> Vec<QueuedMessage> {
+        let ch = self.amqp.create_channel().await.expect("channel");
+        let mut out = Vec::new();
+        while let Some(m) = ch.basic_get(queue.into(), BasicGetOptions::default()).await.expect("basic.get") {
+            out.push(QueuedMessage {
+                body: m.delivery.data.clone(),
+                headers: m.delivery.properties.headers().clone().unwrap_or_default(),
+            });
+            m.delivery.acker.ack(BasicAckOptions::default()).await.expect("ack");
+        }
+        out
+    }
+
+    /// Messages ready in the work queue.
+    pub async fn work_queue_depth(&self) -> u32 {
+        self.broker.depth(&self.broker.topology().work_queue).await.expect("depth").0
+    }
+
+    pub async fn staged_exists(&self, key: &str) -> bool {
+        self.store.head(&self.settings.s3.staging_bucket, key).await.expect("head").is_some()
+    }
+
+    /// Drops the test database and the queues. Buckets stay: locked objects cannot be deleted,
+    /// which is the point; moto keeps them in memory until it stops.
+    pub async fn finish(self) {
+        self.broker.close().await;
+        if let Ok(ch) = self.amqp.create_channel().await {
+            let t = recvault_queue::Topology::new(&self.settings.amqp.prefix, &self.settings.amqp.retry_delays_ms, 1);
+            let mut queues = vec![t.work_queue, t.dead_queue];
+            queues.extend(t.retry_queues.into_iter().map(|q| q.name));
+            for q in queues {
+                let _ = ch.queue_delete(q.as_str().into(), QueueDeleteOptions::default()).await;
+            }
+            for x in [t.jobs_exchange, t.dead_exchange] {
+                let _ = ch.exchange_delete(x.as_str().into(), lapin::options::ExchangeDeleteOptions::default()).await;
+            }
+        }
+        let _ = self.amqp.close(200, "bye".into()).await;
+        self.db.close().await;
+        if let Ok(admin) = sqlx::PgPool::connect(&self.admin_url).await {
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!("drop database if exists {} with (force)", self.db_name)))
+                .execute(&admin)
+                .await;
+        }
+    }
+}
+
+/// The environment that gives a `recvault` subprocess exactly these settings.
+pub fn settings_env(s: &Settings) -> Vec<(String, String)> {
+    let delays = s.amqp.retry_delays_ms.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
+    let mut env = vec![
+        ("RECVAULT_AMQP__URL", s.amqp.url.expose_secret().to_string()),
+        ("RECVAULT_AMQP__PREFIX", s.amqp.prefix.clone()),
+        ("RECVAULT_AMQP__RETRY_DELAYS_MS", format!("[{delays}]")),
+        ("RECVAULT_AMQP__DELIVERY_LIMIT", s.amqp.delivery_limit.to_string()),
+        ("RECVAULT_S3__REGION", s.s3.region.clone()),
+        ("RECVAULT_S3__STAGING_BUCKET", s.s3.staging_bucket.clone()),
+        ("RECVAULT_S3__ARCHIVE_BUCKET", s.s3.archive_bucket.clone()),
+        ("RECVAULT_S3__PROBE_BUCKET_PREFIX", s.s3.probe_bucket_prefix.clone()),
+        ("RECVAULT_DATABASE__URL", s.database.url.expose_secret().to_string()),
+        ("RECVAULT_WORKER__METRICS_ADDR", s.worker.metrics_addr.to_string()),
+        ("RECVAULT_WORKER__SHUTDOWN_GRACE_SECS", s.worker.shutdown_grace_secs.to_string()),
+        ("RECVAULT_WORKER__CONCURRENCY", s.worker.concurrency.to_string()),
+    ];
+    if let Some(e) = &s.s3.endpoint {
+        env.push(("RECVAULT_S3__ENDPOINT", e.clone()));
+    }
+    if let (Some(id), Some(secret)) = (&s.s3.access_key_id, &s.s3.secret_access_key) {
+        env.push(("RECVAULT_S3__ACCESS_KEY_ID", id.clone()));
+        env.push(("RECVAULT_S3__SECRET_ACCESS_KEY", secret.expose_secret().to_string()));
+    }
+    if let Some(id) = &s.worker.id {
+        env.push(("RECVAULT_WORKER__ID", id.clone()));
+    }
+    env.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+/// The same Postgres URL with another database name.
+pub fn with_database(url: &str, db: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let base = base.rsplit_once('/').map_or(base, |(b, _)| b);
+    match query {
+        Some(q) => format!("{base}/{db}?{q}"),
+        None => format!("{base}/{db}"),
+    }
+}
+
+/// The `recvault` binary built next to the test executables (`cargo test --workspace` builds it
+/// for the CLI's own integration tests; `RECVAULT_BIN` overrides).
+pub fn recvault_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("RECVAULT_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let bin = dir.join("recvault");
+    assert!(bin.exists(), "{} not built: run `cargo build -p recvault` (or cargo test --workspace)", bin.display());
+    bin
+}
+
+/// Waits for `cond` to hold, polling.
+pub async fn eventually<F, Fut>(what: &str, timeout: Duration, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !cond().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
