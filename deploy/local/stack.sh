@@ -35,7 +35,7 @@ install_packages() {
   local want=(postgresql rabbitmq-server python3-venv pkg-config
     libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
     gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
-    gstreamer1.0-libav gstreamer1.0-tools espeak-ng curl)
+    gstreamer1.0-libav gstreamer1.0-tools espeak-ng curl build-essential ffmpeg)
   local missing=()
   for p in "${want[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -168,6 +168,47 @@ fn ms(ns: u64) -> u64 {
     ns / 1_000_000
 }
 
+/// A pause inside one file: every track's gap over the threshold that overlaps it, merged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Interruption {
+    pub at_ns: u64,
+    pub length_ns: u64,
+    /// Indexes of the tracks that pause there.
+    pub tracks: Vec<usize>,
+}
+
+/// R12.1: the pauses inside a file. A recorder that pauses stops every track at once, so gaps of
+/// different tracks that overlap in time are one interruption, not one per track.
+pub fn interruptions(r: &ProbeReport, policy: &ProbePolicy) -> Vec<Interruption> {
+    let mut gaps: Vec<(u64, u64, usize)> = r
+        .tracks
+        .iter()
+        .enumerate()
+        .flat_map(|(i, t)| {
+            t.gaps
+                .iter()
+                .filter(|g| g.length_ns > policy.gap_threshold_ns)
+                .map(move |g| (g.at_ns, g.at_ns + g.length_ns, i))
+        })
+        .collect();
+    gaps.sort_unstable();
+    let mut out: Vec<Interruption> = Vec::new();
+    for (start, end, track) in gaps {
+        match out.last_mut() {
+            Some(last) if start <= last.at_ns + last.length_ns => {
+                let last_end = (last.at_ns + last.length_ns).max(end);
+                last.length_ns = last_end - last.at_ns;
+                if !last.tracks.contains(&track) {
+                    last.tracks.push(track);
+                    last.tracks.sort_unstable();
+                }
+            }
+            _ => out.push(Interruption { at_ns: start, length_ns: end - start, tracks: vec![track] }),
+        }
+    }
+    out
+}
+
 /// R2.1, R12.1: decides whether a probed file is a recording that can be archived, and what is
 /// wrong with it. Truncated and unfinalized files are still evidence: they are accepted, flagged.
 pub fn assess(r: &ProbeReport, policy: &ProbePolicy) -> Assessment {
@@ -266,21 +307,13 @@ pub fn assess(r: &ProbeReport, policy: &ProbePolicy) -> Assessment {
             evidence: json!({ "offset": e.offset, "detail": e.detail, "file_size": r.file_size }),
         });
     }
-    for (index, t) in r.tracks.iter().enumerate() {
-        for g in t.gaps.iter().filter(|g| g.length_ns > policy.gap_threshold_ns) {
-            findings.push(Finding {
-                kind: FindingKind::TimestampGap,
-                severity: Severity::Warning,
-                summary: format!(
-                    "{:?} track {index}: {} ms without packets after {} ms",
-                    t.kind,
-                    ms(g.length_ns),
-                    ms(g.at_ns)
-                )
-                .to_lowercase(),
-                evidence: json!({ "track": index, "at_ms": ms(g.at_ns), "length_ms": ms(g.length_ns) }),
-            });
-        }
+    for g in interruptions(r, policy) {
+        findings.push(Finding {
+            kind: FindingKind::TimestampGap,
+            severity: Severity::Warning,
+            summary: format!("{} ms without packets after {} ms", ms(g.length_ns), ms(g.at_ns)),
+            evidence: json!({ "at_ms": ms(g.at_ns), "length_ms": ms(g.length_ns), "tracks": g.tracks }),
+        });
     }
     let has = |k| r.tracks.iter().any(|t| t.kind == k && t.packets > 0);
     if !r.tracks.iter().any(|t| t.kind == TrackKind::Video) {
@@ -505,6 +538,21 @@ mod tests {
                 assert_eq!(a.findings[0].kind.requirement(), "R12.1");
             }
         }
+    }
+
+    #[test]
+    fn r12_1_simultaneous_gaps_on_several_tracks_are_one_interruption() {
+        let mut r = good();
+        r.tracks[0].gaps =
+            vec![TimestampGap { at_ns: 3 * S, length_ns: 4 * S }, TimestampGap { at_ns: 30 * S, length_ns: 2 * S }];
+        r.tracks[1].gaps = vec![TimestampGap { at_ns: 3 * S + 8_000_000, length_ns: 4 * S }];
+        let a = assess(&r, &ProbePolicy::default());
+        assert_eq!(kinds(&a), vec![FindingKind::TimestampGap, FindingKind::TimestampGap]);
+        assert_eq!(a.findings[0].evidence["tracks"], json!([0, 1]));
+        assert_eq!(a.findings[0].evidence["at_ms"], 3000);
+        assert_eq!(a.findings[0].evidence["length_ms"], 4008);
+        assert_eq!(a.findings[1].evidence["tracks"], json!([0]));
+        assert_eq!(a.findings[1].evidence["at_ms"], 30_000);
     }
 
     #[test]

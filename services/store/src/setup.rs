@@ -31,21 +31,37 @@ impl Store {
             .map_err(|e| classify("PutBucketVersioning", &archive, "", e))?;
         report.push(format!("{archive}: versioning enabled"));
 
-        let lock = c
-            .put_object_lock_configuration()
+        let enabled = c
+            .get_object_lock_configuration()
             .bucket(&archive)
-            .object_lock_configuration(
-                ObjectLockConfiguration::builder().object_lock_enabled(ObjectLockEnabled::Enabled).build(),
-            )
-            .checksum_algorithm(ChecksumAlgorithm::Crc32)
             .send()
-            .await;
-        match lock {
-            Ok(_) => report.push(format!("{archive}: object lock enabled (per-object retention set by the worker)")),
-            Err(e) => report.push(format!(
-                "{archive}: object lock NOT enabled: {}",
-                classify("PutObjectLockConfiguration", &archive, "", e)
-            )),
+            .await
+            .ok()
+            .and_then(|o| o.object_lock_configuration().and_then(|l| l.object_lock_enabled()).cloned())
+            == Some(ObjectLockEnabled::Enabled);
+        if enabled {
+            report.push(format!("{archive}: object lock enabled (per-object retention set by the worker)"));
+        } else {
+            // Buckets created before recvault can have Object Lock turned on afterwards (AWS allows
+            // it on versioned buckets); servers that refuse are reported, and the worker refuses them.
+            let lock = c
+                .put_object_lock_configuration()
+                .bucket(&archive)
+                .object_lock_configuration(
+                    ObjectLockConfiguration::builder().object_lock_enabled(ObjectLockEnabled::Enabled).build(),
+                )
+                .checksum_algorithm(ChecksumAlgorithm::Crc32)
+                .send()
+                .await;
+            match lock {
+                Ok(_) => {
+                    report.push(format!("{archive}: object lock enabled (per-object retention set by the worker)"))
+                }
+                Err(e) => report.push(format!(
+                    "{archive}: object lock NOT enabled: {}",
+                    classify("PutObjectLockConfiguration", &archive, "", e)
+                )),
+            }
         }
 
         let build = |e: aws_sdk_s3::error::BuildError| StoreError::Other { op: "lifecycle", detail: e.to_string() };
