@@ -61,7 +61,10 @@ async fn a_recording_is_archived_with_tags_hashes_lock_and_rows_and_staging_is_c
     assert_eq!(r.status, "ok");
     assert_eq!(r.retention_class, "two_years");
     assert_eq!(r.clock_offset_ms, 90_000, "R11.1 station minus device");
-    assert!(r.findings.is_empty(), "{:?}", r.findings);
+    // R11.1: the recorder was 90 s behind; the only finding, and the times are corrected
+    let kinds: Vec<&str> = r.findings.iter().map(|f| f.kind.as_str()).collect();
+    assert_eq!(kinds, vec!["clock_offset"], "{:?}", r.findings);
+    assert_eq!(r.findings[0].evidence.0["offset_ms"], 90_000);
     let declared = truth.declared_duration.unwrap().as_millis() as i64;
     assert!((r.duration_ms - declared).abs() <= 100, "{} vs {declared}", r.duration_ms);
     let tracks =

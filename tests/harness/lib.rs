@@ -190,6 +190,45 @@ impl TestEnv {
         FileInfo { device_id: device.into(), officer_ids: vec!["35010001".into()], ..FileInfo::default() }
     }
 
+    /// Stages and posts a file as `device` with its recording start (recorder clock) set, and
+    /// station and recorder clocks read at `docked` (equal, unless `mutate` says otherwise).
+    pub async fn submit_at(
+        &self,
+        path: &Path,
+        device: &str,
+        recorded_start: chrono::DateTime<chrono::FixedOffset>,
+        docked: chrono::DateTime<chrono::FixedOffset>,
+        mutate: impl FnOnce(&mut recvault_core::job::UploadJobV1),
+    ) -> recvault_core::UploadJob {
+        let mut wire = self.station.prepare(path, &Self::file_info(device)).await.expect("prepare");
+        wire.recorded_start = Some(recorded_start);
+        wire.station_time = docked;
+        wire.device_time = docked;
+        mutate(&mut wire);
+        let job = recvault_core::UploadJob::new(wire).expect("valid job");
+        self.station.stage(path, &job).await.expect("stage");
+        self.station.post_raw(job.job_id(), &job.to_json()).await.expect("post");
+        job
+    }
+
+    /// Live findings of a recording, by kind code.
+    pub async fn live_findings(&self, recording_id: i64) -> Vec<String> {
+        sqlx::query_scalar("select kind from findings where recording_id = $1 and withdrawn_at is null order by kind")
+            .bind(recording_id)
+            .fetch_all(self.db.pool())
+            .await
+            .expect("findings")
+    }
+
+    /// The recording a job produced.
+    pub async fn recording_of(&self, job_id: &str) -> i64 {
+        sqlx::query_scalar("select recording_id from ingest_jobs where job_id = $1")
+            .bind(job_id)
+            .fetch_one(self.db.pool())
+            .await
+            .expect("job row")
+    }
+
     /// Waits until the job has a completed row; returns its state.
     pub async fn wait_for_job(&self, job_id: &str, timeout: Duration) -> String {
         let deadline = tokio::time::Instant::now() + timeout;

@@ -35,11 +35,15 @@ enum Command {
     Recordings(commands::recordings::Args),
     /// List quarantined files and why
     Quarantine(commands::recordings::QuarantineArgs),
+    /// A device's, officer's or activity's recordings, interruptions, speech and findings (R12.1-R17.1)
+    Timeline(commands::timeline::Args),
     /// Print the JSON Schema of the upload job contract v1
     Schema,
     /// Generate synthetic recorder files with known ground truth
     #[command(subcommand)]
     Fixtures(commands::fixtures::Command),
+    /// Measure the compliance checks' accuracy on a generated, labelled corpus (ACCURACY.md)
+    Eval(commands::eval::Args),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +53,7 @@ fn main() -> ExitCode {
         Command::Probe(args) => commands::probe::run(args),
         Command::Schema => commands::print_json(&recvault_core::job::json_schema()),
         Command::Fixtures(cmd) => commands::fixtures::run(cmd),
+        Command::Eval(args) => commands::eval::run(cli.config.as_deref(), args),
         command => commands::with_runtime(cli.config.as_deref(), command_runner(command)),
     };
     match result {
@@ -69,7 +74,10 @@ fn command_runner(command: Command) -> commands::Runner {
                 Command::Setup(args) => commands::setup::run(settings, args).await,
                 Command::Recordings(args) => commands::recordings::run(settings, args).await,
                 Command::Quarantine(args) => commands::recordings::run_quarantine(settings, args).await,
-                Command::Probe(_) | Command::Schema | Command::Fixtures(_) => unreachable!("run without a runtime"),
+                Command::Timeline(args) => commands::timeline::run(settings, args).await,
+                Command::Probe(_) | Command::Schema | Command::Fixtures(_) | Command::Eval(_) => {
+                    unreachable!("run without a runtime")
+                }
             }
         })
     })

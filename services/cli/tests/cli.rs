@@ -19,7 +19,9 @@ fn every_subcommand_has_help() {
     let top = recvault(&["--help"]);
     assert!(top.status.success());
     let text = String::from_utf8_lossy(&top.stdout);
-    for cmd in ["probe", "station", "worker", "setup", "recordings", "quarantine", "schema", "fixtures"] {
+    for cmd in
+        ["probe", "station", "worker", "setup", "recordings", "quarantine", "timeline", "schema", "fixtures", "eval"]
+    {
         assert!(text.contains(cmd), "{cmd} missing from --help");
         assert!(recvault(&[cmd, "--help"]).status.success(), "{cmd} --help");
     }

@@ -57,7 +57,13 @@ finding_kinds! {
     TrailingData = "trailing_data", "R2.1", "Bytes after the last box do not form a box: padding or a damaged tail.";
     TimestampGap = "timestamp_gap", "R12.1", "Timestamps inside one file jump: recording stopped and resumed without a new file.";
     NoVideoTrack = "no_video_track", "R14.1", "The file has no video track.";
-    AudioMissing = "audio_missing", "R13.1", "The file has no audio track, so notification and explanations cannot be checked.";
+    AudioMissing = "audio_missing", "R13.1", "The file has no audio track or its audio is silent: notification and explanations cannot be checked.";
+    Interruption = "interruption", "R12.1", "Recording stopped and resumed within one activity.";
+    InterruptionUnexplained = "interruption_unexplained", "R15.1", "No spoken explanation after recording resumed.";
+    NotificationMissing = "notification_missing", "R13.1", "No speech at the start of the activity: the party was not told it is recorded.";
+    DeviceHandover = "device_handover", "R15.2", "Recording went on on another device; a written explanation is due.";
+    ClockOffset = "clock_offset", "R11.1", "The recorder's clock differed from the station's at docking.";
+    LateUpload = "late_upload", "R17.1", "The recording reached the system after its deadline.";
 }
 
 impl fmt::Display for FindingKind {

@@ -9,16 +9,21 @@
 //! - [`retention`]: the R19.1 retention class of a recording, and the "only ever raised" rule.
 //! - [`probe`]: the facts the media probe reads from a file, and [`probe::assess`], which turns them
 //!   into a verdict (accept, accept flagged, reject) with defects.
+//! - [`speech`]: speech segments found in the audio, and how frame decisions become segments.
 //! - [`hash`]: content hashes and the station's claims about them.
 //! - [`finding`]: findings with their requirement ID and severity, as stored and shown.
 //! - [`keys`]: the content-addressed object keys of the archive and the quarantine.
 
+pub mod analysis;
+pub mod calendar;
+pub mod deadlines;
 pub mod finding;
 pub mod hash;
 pub mod job;
 pub mod keys;
 pub mod probe;
 pub mod retention;
+pub mod speech;
 pub mod taxonomy;
 
 pub use finding::{Finding, FindingKind, Rejection, Severity};

@@ -25,6 +25,10 @@ pub struct ProbeReport {
     /// One entry per elementary stream the demuxer exposed, in pad order.
     pub tracks: Vec<TrackReport>,
     pub demux: DemuxOutcome,
+    /// The audio track decoded in the same pass: loudness and speech. `None` when the file has no
+    /// audio track, nothing could be decoded, or the policy turned speech analysis off.
+    #[serde(default)]
+    pub audio: Option<crate::speech::AudioAnalysis>,
 }
 
 /// The top-level box structure.
@@ -138,11 +142,13 @@ pub struct ProbePolicy {
     pub gap_threshold_ns: u64,
     /// Packets may end this much before the declared duration before the file counts as truncated.
     pub truncation_tolerance_ns: u64,
+    /// Decode the audio track in the same pass and look for speech (R13.1, R15.1).
+    pub speech: bool,
 }
 
 impl Default for ProbePolicy {
     fn default() -> Self {
-        Self { gap_threshold_ns: 1_000_000_000, truncation_tolerance_ns: 1_000_000_000 }
+        Self { gap_threshold_ns: 1_000_000_000, truncation_tolerance_ns: 1_000_000_000, speech: true }
     }
 }
 
@@ -324,6 +330,14 @@ pub fn assess(r: &ProbeReport, policy: &ProbePolicy) -> Assessment {
             evidence: json!({ "tracks": r.tracks.len() }),
         });
     }
+    if let Some(audio) = r.audio.as_ref().filter(|a| a.digital_silence) {
+        findings.push(Finding {
+            kind: FindingKind::AudioMissing,
+            severity: Severity::Warning,
+            summary: "the audio track is digital silence throughout: notification (R13.1) and explanations (R15.1) cannot be checked".into(),
+            evidence: json!({ "decoded_ms": ms(audio.decoded_ns), "peak_dbfs": audio.peak_dbfs }),
+        });
+    }
     if !r.tracks.iter().any(|t| t.kind == TrackKind::Audio) {
         findings.push(Finding {
             kind: FindingKind::AudioMissing,
@@ -383,6 +397,7 @@ mod tests {
             }),
             tracks: vec![track(TrackKind::Video, 60), track(TrackKind::Audio, 60)],
             demux: DemuxOutcome { reached_end: true, error: None },
+            audio: None,
         }
     }
 
@@ -487,7 +502,7 @@ mod tests {
 
     #[test]
     fn r2_1_truncation_tolerance_at_and_around_the_threshold() {
-        let policy = ProbePolicy { gap_threshold_ns: S, truncation_tolerance_ns: S };
+        let policy = ProbePolicy { gap_threshold_ns: S, truncation_tolerance_ns: S, speech: false };
         for (readable_ms, truncated) in
             [(60_000, false), (59_000, false), (58_999, true), (10_000, true), (61_000, false)]
         {
@@ -526,7 +541,7 @@ mod tests {
 
     #[test]
     fn r12_1_gaps_at_and_around_the_threshold() {
-        let policy = ProbePolicy { gap_threshold_ns: S, truncation_tolerance_ns: S };
+        let policy = ProbePolicy { gap_threshold_ns: S, truncation_tolerance_ns: S, speech: false };
         for (gap_ms, flagged) in [(999, false), (1000, false), (1001, true), (5000, true)] {
             let mut r = good();
             r.tracks[0].gaps = vec![TimestampGap { at_ns: 10 * S, length_ns: gap_ms * 1_000_000 }];
@@ -563,6 +578,24 @@ mod tests {
         let mut r = good();
         r.tracks.retain(|t| t.kind == TrackKind::Audio);
         assert_eq!(kinds(&assess(&r, &ProbePolicy::default())), vec![FindingKind::NoVideoTrack]);
+    }
+
+    #[test]
+    fn r13_1_digital_silence_is_audio_missing() {
+        let mut r = good();
+        r.audio = Some(crate::speech::AudioAnalysis {
+            detector: "test".into(),
+            decoded_ns: 60 * S,
+            rms_dbfs: f32::NEG_INFINITY,
+            peak_dbfs: f32::NEG_INFINITY,
+            digital_silence: true,
+            speech: vec![],
+        });
+        let a = assess(&r, &ProbePolicy::default());
+        assert_eq!(kinds(&a), vec![FindingKind::AudioMissing]);
+        assert!(a.findings[0].summary.contains("silence"));
+        r.audio.as_mut().unwrap().digital_silence = false;
+        assert!(assess(&r, &ProbePolicy::default()).findings.is_empty());
     }
 
     #[test]

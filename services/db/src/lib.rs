@@ -7,9 +7,11 @@
 //!
 //! # Layout
 //! - [`records`]: the rows written by the worker.
+//! - [`analysis`]: the activity a new recording belongs to, recomputed in the same transaction.
 //! - [`queries`]: reads for the CLI and the tests.
 //! - `migrations/`: the schema (embedded; applied by [`Db::migrate`]).
 
+pub mod analysis;
 pub mod queries;
 pub mod records;
 
@@ -19,6 +21,7 @@ use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use std::time::Duration;
 
+pub use analysis::AnalysisOutcome;
 pub use records::{ArchiveLocation, NewQuarantine, NewRecording, Recorded};
 
 /// `[database]` in `pipeline-config/recvault.toml`.

@@ -57,6 +57,55 @@ pub struct QuarantineRow {
     pub created_at: DateTime<Utc>,
 }
 
+/// Which activities `recvault timeline` shows.
+#[derive(Debug, Clone, Default)]
+pub struct TimelineFilter {
+    pub device: Option<String>,
+    pub officer: Option<String>,
+    /// The station's activity id, or an activity key (`auto:<id>`).
+    pub activity: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    pub limit: i64,
+}
+
+/// One activity as a supervisor reads it.
+#[derive(Debug, Clone, Serialize)]
+pub struct TimelineActivity {
+    pub id: i64,
+    pub device_id: String,
+    pub key: String,
+    pub activity_id: Option<String>,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: DateTime<Utc>,
+    /// Resumptions with their explanation checks, the notification check, the hand-over.
+    pub summary: serde_json::Value,
+    pub recordings: Vec<TimelineRecording>,
+    /// Live findings of the activity and of its recordings.
+    pub findings: Vec<TimelineFinding>,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct TimelineRecording {
+    pub id: i64,
+    pub original_name: String,
+    pub recorded_start: Option<DateTime<Utc>>,
+    pub recorded_end: Option<DateTime<Utc>>,
+    pub duration_ms: i64,
+    pub status: String,
+    pub officer_ids: Vec<String>,
+    pub clock_offset_ms: i64,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct TimelineFinding {
+    pub recording_id: i64,
+    pub kind: String,
+    pub requirement: String,
+    pub severity: String,
+    pub summary: String,
+}
+
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct AttemptRow {
     pub id: i64,
@@ -90,7 +139,8 @@ impl Db {
         for r in rows {
             let id: i64 = r.get("id");
             let findings = sqlx::query_as::<_, FindingRow>(
-                "select kind, requirement, severity, summary, evidence from findings where recording_id = $1 order by id",
+                "select kind, requirement, severity, summary, evidence from findings \
+                 where recording_id = $1 and withdrawn_at is null order by id",
             )
             .bind(id)
             .fetch_all(&self.pool)
@@ -156,6 +206,58 @@ impl Db {
             .bind(job_id)
             .fetch_all(&self.pool)
             .await?)
+    }
+
+    /// Activities matching `f`, oldest first, with their recordings and live findings.
+    pub async fn timeline(&self, f: &TimelineFilter) -> Result<Vec<TimelineActivity>, DbError> {
+        let rows = sqlx::query(
+            "select a.* from activities a \
+             where ($1::text is null or a.device_id = $1) \
+               and ($2::text is null or exists (select 1 from recordings r where r.id = any(a.recording_ids) and $2 = any(r.officer_ids))) \
+               and ($3::text is null or a.activity_id = $3 or a.activity_key = $3) \
+               and ($4::timestamptz is null or a.ended_at >= $4) \
+               and ($5::timestamptz is null or a.started_at <= $5) \
+             order by a.started_at desc, a.id desc limit $6",
+        )
+        .bind(&f.device)
+        .bind(&f.officer)
+        .bind(&f.activity)
+        .bind(f.since)
+        .bind(f.until)
+        .bind(f.limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows.into_iter().rev() {
+            let ids: Vec<i64> = r.get("recording_ids");
+            let recordings = sqlx::query_as::<_, TimelineRecording>(
+                "select id, original_name, recorded_start, recorded_end, duration_ms, status, officer_ids, clock_offset_ms \
+                 from recordings where id = any($1) order by recorded_start, id",
+            )
+            .bind(&ids)
+            .fetch_all(&self.pool)
+            .await?;
+            let findings = sqlx::query_as::<_, TimelineFinding>(
+                "select recording_id, kind, requirement, severity, summary from findings \
+                 where recording_id = any($1) and withdrawn_at is null order by recording_id, id",
+            )
+            .bind(&ids)
+            .fetch_all(&self.pool)
+            .await?;
+            let Json(summary): Json<serde_json::Value> = r.get("summary");
+            out.push(TimelineActivity {
+                id: r.get("id"),
+                device_id: r.get("device_id"),
+                key: r.get("activity_key"),
+                activity_id: r.get("activity_id"),
+                started_at: r.get("started_at"),
+                ended_at: r.get("ended_at"),
+                summary,
+                recordings,
+                findings,
+            });
+        }
+        Ok(out)
     }
 
     /// Jobs completed so far (archived, duplicate content or quarantined).

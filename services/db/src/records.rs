@@ -1,8 +1,11 @@
 //! What the worker writes: attempts, archived recordings and quarantined bytes.
 
+use crate::analysis::{AnalysisOutcome, analyse, lock_device};
 use crate::{Db, DbError};
 use chrono::{DateTime, Utc};
-use recvault_core::probe::{Assessment, ProbeReport, TrackKind};
+use recvault_core::Finding;
+use recvault_core::analysis::AnalysisPolicy;
+use recvault_core::probe::{Assessment, ProbePolicy, ProbeReport, TrackKind};
 use recvault_core::retention::{RetentionClass, RetentionDecision};
 use recvault_core::{ContentHashes, Rejection, Severity, UploadJob};
 use serde_json::json;
@@ -29,13 +32,18 @@ pub struct NewRecording<'a> {
     pub retention: RetentionDecision,
     pub report: &'a ProbeReport,
     pub assessment: &'a Assessment,
+    /// Findings about this recording alone: the assessment's, and the rules on time (R11.1, R17.1).
+    pub findings: &'a [Finding],
+    /// Thresholds of the activity analysis run in the same transaction.
+    pub analysis: &'a AnalysisPolicy,
+    pub probe: &'a ProbePolicy,
 }
 
 /// What [`Db::record_archived`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Recorded {
-    /// A new recording.
-    New { recording_id: i64 },
+    /// A new recording, and what the analysis of its activity changed.
+    New { recording_id: i64, analysis: AnalysisOutcome },
     /// The same bytes were already archived by another job; this job is linked to them, and the
     /// retention class raised if this job asked for more.
     SameContent { recording_id: i64, raised_from: Option<RetentionClass> },
@@ -116,20 +124,22 @@ impl Db {
             tx.commit().await?;
             return Ok(Recorded::AlreadyRecorded { recording_id: id });
         }
+        // Neighbouring segments of one device are analysed one transaction at a time.
+        lock_device(&mut tx, job.device_id()).await?;
         let a = rec.assessment;
         let w = job.wire();
         let activity = job.activity();
         let duration = chrono::TimeDelta::milliseconds(ms(a.readable_duration_ns));
         let timeline = job.timeline(rec.report.movie.as_ref().and_then(|m| m.creation_time), duration);
-        let flagged = a.findings.iter().any(|f| f.severity == Severity::Critical);
+        let flagged = rec.findings.iter().any(|f| f.severity == Severity::Critical);
         let inserted: Option<i64> = sqlx::query_scalar(
             "insert into recordings (blake3, sha256, size_bytes, archive_bucket, archive_key, archive_version_id, status, \
                retention_class, retention_basis, lock_mode, lock_until, legal_hold, job_id, station_id, unit, squad, \
                device_id, officer_ids, original_name, activity_id, event_type, party, location, case_id, disputed, \
                emergency, station_time, device_time, clock_offset_ms, recorded_start_device, recorded_start, \
-               recorded_end, duration_ms, declared_duration_ms) \
+               recorded_end, duration_ms, declared_duration_ms, upload_extension_approved, continues_from_device) \
              values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26, \
-               $27,$28,$29,$30,$31,$32,$33,$34) \
+               $27,$28,$29,$30,$31,$32,$33,$34,$35,$36) \
              on conflict (blake3) do nothing returning id",
         )
         .bind(rec.hashes.blake3.as_bytes().as_slice())
@@ -166,13 +176,16 @@ impl Db {
         .bind(timeline.end)
         .bind(ms(a.readable_duration_ns))
         .bind(a.declared_duration_ns.map(ms))
+        .bind(activity.upload_extension_approved)
+        .bind(&activity.continues_from_device)
         .fetch_optional(&mut *tx)
         .await?;
 
         let outcome = match inserted {
             Some(recording_id) => {
                 insert_details(&mut tx, recording_id, rec).await?;
-                Recorded::New { recording_id }
+                let analysis = analyse(&mut tx, recording_id, rec.analysis, rec.probe).await?;
+                Recorded::New { recording_id, analysis }
             }
             None => {
                 let row = sqlx::query("select id, retention_class from recordings where blake3 = $1 for update")
@@ -205,9 +218,9 @@ impl Db {
                 Recorded::SameContent { recording_id, raised_from }
             }
         };
-        let (state, recording_id) = match outcome {
-            Recorded::New { recording_id } => ("archived", recording_id),
-            Recorded::SameContent { recording_id, .. } => ("duplicate_content", recording_id),
+        let (state, recording_id) = match &outcome {
+            Recorded::New { recording_id, .. } => ("archived", *recording_id),
+            Recorded::SameContent { recording_id, .. } => ("duplicate_content", *recording_id),
             Recorded::AlreadyRecorded { .. } => unreachable!("handled above"),
         };
         sqlx::query(
@@ -331,7 +344,7 @@ async fn insert_details(
     .bind(Json(rec.report))
     .execute(&mut **tx)
     .await?;
-    for f in &rec.assessment.findings {
+    for f in rec.findings {
         sqlx::query(
             "insert into findings (recording_id, kind, requirement, severity, summary, evidence) values ($1,$2,$3,$4,$5,$6)",
         )

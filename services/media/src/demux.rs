@@ -2,18 +2,19 @@
 //! pad, and one sink branch per pad.
 //!
 //! Counting happens in pad probes on qtdemux's pads, not in the sinks, so what hangs off a pad is
-//! free to change: today every pad ends in a `fakesink`; the audio pad can instead feed
-//! `avdec_aac ! audioconvert ! audioresample ! appsink` (voice-activity detection) in the same
-//! pass, by changing only [`attach_branch`]. The bus is polled with `timed_pop` under a deadline
+//! free to change: every pad ends in a `fakesink`, except the first AAC pad when speech analysis
+//! is on, which feeds the decoding branch of `crate::audio` in the same pass (see
+//! [`attach_branch`]). The bus is polled with `timed_pop` under a deadline
 //! proportional to the file size, so a demuxer that stalls cannot hang the worker; no GLib main
 //! loop runs.
 
+use crate::audio::Tap;
 use crate::caps::{StreamInfo, describe};
 use crate::error::MediaError;
 use crate::track::{Packet, TrackStats};
 use gstreamer as gst;
 use gstreamer::prelude::*;
-use recvault_core::probe::{DemuxOutcome, ProbePolicy, TrackReport};
+use recvault_core::probe::{DemuxOutcome, ProbePolicy, TrackKind, TrackReport};
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -71,6 +72,8 @@ struct Shared {
     pads: Mutex<Vec<Arc<Mutex<PadState>>>>,
     /// A pad could not be given a branch: an environment failure, not a fact about the file.
     setup_error: Mutex<Option<String>>,
+    /// Where decoded audio goes; taken by the first AAC pad, so one track is analysed.
+    audio: Mutex<Option<Arc<Tap>>>,
 }
 
 fn make(factory: &'static str) -> Result<gst::Element, MediaError> {
@@ -81,8 +84,24 @@ fn make(factory: &'static str) -> Result<gst::Element, MediaError> {
     })
 }
 
-/// Demuxes every packet of the file at `path` (`file_size` bytes, for the watchdog).
-pub(crate) fn packet_walk(path: &Path, file_size: u64, policy: &ProbePolicy) -> Result<Demuxed, MediaError> {
+/// Demuxes every packet of the file at `path` (`file_size` bytes, for the watchdog). With a `tap`,
+/// the first AAC track is also decoded into it; the tap is closed before this returns, whatever
+/// happens, so its consumer always sees the end of the stream.
+pub(crate) fn packet_walk(
+    path: &Path,
+    file_size: u64,
+    policy: &ProbePolicy,
+    tap: Option<Arc<Tap>>,
+) -> Result<Demuxed, MediaError> {
+    let closer = tap.clone();
+    let walked = walk(path, file_size, policy, tap);
+    if let Some(t) = closer {
+        t.close();
+    }
+    walked
+}
+
+fn walk(path: &Path, file_size: u64, policy: &ProbePolicy, tap: Option<Arc<Tap>>) -> Result<Demuxed, MediaError> {
     let location = path.to_str().ok_or_else(|| MediaError::Open {
         path: path.to_owned(),
         source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "path is not valid utf-8"),
@@ -94,7 +113,7 @@ pub(crate) fn packet_walk(path: &Path, file_size: u64, policy: &ProbePolicy) -> 
     pipeline.add_many([&src, &demux]).map_err(|e| MediaError::Pipeline(e.to_string()))?;
     src.link(&demux).map_err(|e| MediaError::Pipeline(e.to_string()))?;
 
-    let shared = Arc::new(Shared::default());
+    let shared = Arc::new(Shared { audio: Mutex::new(tap), ..Shared::default() });
     let threshold = policy.gap_threshold_ns;
     {
         let shared = Arc::clone(&shared);
@@ -175,12 +194,18 @@ fn on_pad(demux: &gst::Element, pad: &gst::Pad, shared: &Shared, threshold: u64)
     .ok_or("cannot add a pad probe")?;
 
     let bin = demux.parent().and_then(|p| p.downcast::<gst::Bin>().ok()).ok_or("qtdemux is not in a bin")?;
-    attach_branch(&bin, pad, &info)
+    attach_branch(&bin, pad, &info, shared)
 }
 
-/// What consumes a pad's packets once they are counted. Every track is discarded for now; this is
-/// where an audio pad will get its decoding branch.
-fn attach_branch(bin: &gst::Bin, pad: &gst::Pad, _info: &StreamInfo) -> Result<(), String> {
+/// What consumes a pad's packets once they are counted: the first AAC track goes to the audio
+/// decoder when there is a tap (speech analysis on), everything else is discarded.
+fn attach_branch(bin: &gst::Bin, pad: &gst::Pad, info: &StreamInfo, shared: &Shared) -> Result<(), String> {
+    if info.kind == TrackKind::Audio && info.codec == "aac" {
+        let tap = shared.audio.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(tap) = tap {
+            return crate::audio::attach_decoder(bin, pad, tap);
+        }
+    }
     let sink = gst::ElementFactory::make("fakesink").build().map_err(|e| format!("fakesink: {e}"))?;
     // Several sinks behind one qtdemux: with async state changes each waits to preroll while the
     // single streaming thread is blocked in another, and the pipeline never starts. No clock sync:

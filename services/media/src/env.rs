@@ -4,10 +4,28 @@ use crate::error::MediaError;
 use gstreamer as gst;
 use std::sync::OnceLock;
 
-/// Elements the probe uses, with the Debian package that ships each. The audio-decoding branch
-/// (next step) adds `avdec_aac` (gstreamer1.0-libav), `audioconvert` and `audioresample`.
+/// Elements the probe uses, with the Debian package that ships each.
 pub(crate) const REQUIRED: &[(&str, &str)] =
     &[("filesrc", "libgstreamer1.0-0"), ("fakesink", "libgstreamer1.0-0"), ("qtdemux", "gstreamer1.0-plugins-good")];
+
+/// Elements of the audio-decoding branch (speech analysis), checked only when it is on: a worker
+/// without gstreamer1.0-libav can still verify files with speech analysis off.
+pub(crate) const AUDIO: &[(&str, &str)] = &[
+    ("queue", "libgstreamer1.0-0"),
+    ("avdec_aac", "gstreamer1.0-libav"),
+    ("audioconvert", "gstreamer1.0-plugins-base"),
+    ("audioresample", "gstreamer1.0-plugins-base"),
+    ("appsink", "gstreamer1.0-plugins-base"),
+];
+
+/// Checks the audio branch's elements (after [`init`]).
+pub(crate) fn require_audio() -> Result<(), MediaError> {
+    init()?;
+    match AUDIO.iter().find(|(element, _)| gst::ElementFactory::find(element).is_none()) {
+        Some(&(element, package)) => Err(MediaError::MissingElement { element, package }),
+        None => Ok(()),
+    }
+}
 
 /// Cached outcome of the first [`init`]: `Clone`, unlike [`MediaError`].
 #[derive(Debug, Clone)]

@@ -112,6 +112,16 @@ impl Capabilities {
             .join("; ")
     }
 
+    /// What a store set up by `recvault setup` provides, for workers that skip the behaviour probe
+    /// (`worker.probe_store_at_start = false`); the archive bucket's own check still runs.
+    pub fn assumed_from_setup() -> Self {
+        let mut caps = Self::default();
+        for c in Capability::ALL {
+            caps.record(c, true, "assumed from recvault setup (probe skipped at start-up)");
+        }
+        caps
+    }
+
     pub fn merge(&mut self, other: Capabilities) {
         for c in other.checks {
             // a failure from either source wins
@@ -257,10 +267,31 @@ impl Store {
             }
         }
         if caps.has(Capability::ObjectLock) {
+            // Prove the delete permission on an unlocked version first, so a refusal of the locked
+            // one means the lock, not missing rights.
+            let unlocked = c
+                .delete_object()
+                .bucket(bucket)
+                .key(key)
+                .set_version_id(second.version_id().map(str::to_string))
+                .send()
+                .await;
             let delete = c.delete_object().bucket(bucket).key(key).set_version_id(version.clone()).send().await;
-            match delete {
-                Ok(_) => caps.record(Capability::LockEnforced, false, "a locked version was deleted"),
-                Err(_) => caps.record(Capability::LockEnforced, true, "delete of a locked version refused"),
+            match (unlocked, delete) {
+                (Err(e), _) => caps.record(
+                    Capability::LockEnforced,
+                    false,
+                    format!(
+                        "cannot tell: deleting an unlocked version failed too ({})",
+                        classify("DeleteObject", bucket, key, e)
+                    ),
+                ),
+                (Ok(_), Ok(_)) => caps.record(Capability::LockEnforced, false, "a locked version was deleted"),
+                (Ok(_), Err(_)) => caps.record(
+                    Capability::LockEnforced,
+                    true,
+                    "delete of a locked version refused, of an unlocked one allowed",
+                ),
             }
         } else {
             caps.record(Capability::LockEnforced, false, "no object lock to enforce");

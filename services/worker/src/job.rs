@@ -16,6 +16,9 @@ use crate::fetch::{FetchError, Spooled, fetch};
 use crate::metrics::{Metrics, Outcome};
 use crate::verify::{Verified, verify};
 use chrono::Utc;
+use recvault_core::analysis::AnalysisPolicy;
+use recvault_core::calendar::WorkCalendar;
+use recvault_core::deadlines::{TimePolicy, recording_findings};
 use recvault_core::probe::ProbePolicy;
 use recvault_core::retention::{RetentionClass, decide};
 use recvault_core::{Rejection, Severity, UploadJob, check_claims};
@@ -24,6 +27,7 @@ use recvault_queue::{JobDelivery, Publisher};
 use recvault_store::Store;
 use std::fmt::Display;
 use std::path::PathBuf;
+use std::sync::Arc;
 use tracing::{Instrument, error, info, info_span, warn};
 
 /// Everything a job needs, shared by all in-flight jobs.
@@ -39,6 +43,9 @@ pub struct JobContext {
     /// Whether the archive bucket enforces Object Lock (false only in a development set-up).
     pub object_lock: bool,
     pub max_retries: u32,
+    pub analysis: AnalysisPolicy,
+    pub time: TimePolicy,
+    pub calendar: Arc<WorkCalendar>,
 }
 
 /// How the stages ended for a job that reached them.
@@ -172,6 +179,13 @@ async fn archive_and_record(
             .await
             .map_err(|e| transient(e.code(), e))?
     };
+    let a = &v.assessment;
+    let duration =
+        chrono::TimeDelta::milliseconds(i64::try_from(a.readable_duration_ns / 1_000_000).unwrap_or(i64::MAX));
+    let timeline = job.timeline(v.report.movie.as_ref().and_then(|m| m.creation_time), duration);
+    // R11.1 and R17.1 belong to the recording; R12.1, R13.1, R15.1 to its activity (in the commit).
+    let mut findings = a.findings.clone();
+    findings.extend(recording_findings(job, timeline.end, &ctx.calendar, &ctx.time));
     let recorded = {
         let _t = ctx.metrics.stage("record");
         let rec = NewRecording {
@@ -180,28 +194,33 @@ async fn archive_and_record(
             archive: location(&archived),
             retention,
             report: &v.report,
-            assessment: &v.assessment,
+            assessment: a,
+            findings: &findings,
+            analysis: &ctx.analysis,
+            probe: &ctx.policy,
         };
         ctx.db.record_archived(&rec, attempt).await.map_err(|e| transient(e.code(), e))?
     };
-    let a = &v.assessment;
     let outcome = match recorded {
-        Recorded::New { recording_id } => {
-            for f in &a.findings {
-                ctx.metrics.findings.with_label_values(&[f.kind.code()]).inc();
+        Recorded::New { recording_id, analysis } => {
+            for kind in findings.iter().map(|f| f.kind).chain(analysis.raised.iter().copied()) {
+                ctx.metrics.findings.with_label_values(&[kind.code()]).inc();
             }
-            let duration =
-                chrono::TimeDelta::milliseconds(i64::try_from(a.readable_duration_ns / 1_000_000).unwrap_or(i64::MAX));
-            let timeline = job.timeline(v.report.movie.as_ref().and_then(|m| m.creation_time), duration);
+            for kind in &analysis.withdrawn {
+                ctx.metrics.findings_withdrawn.with_label_values(&[kind.code()]).inc();
+            }
             if let Some(end) = timeline.end {
                 ctx.metrics.upload_delay_seconds.observe((Utc::now() - end).num_milliseconds().max(0) as f64 / 1000.0);
             }
-            let flagged = a.findings.iter().any(|f| f.severity == Severity::Critical);
+            let flagged = findings.iter().any(|f| f.severity == Severity::Critical);
             info!(
                 recording_id,
                 key = archived.key,
                 retention = %retention.class,
-                findings = a.findings.len(),
+                findings = findings.len(),
+                activity = analysis.activity_key.as_deref().unwrap_or("-"),
+                activity_findings_raised = analysis.raised.len(),
+                activity_findings_withdrawn = analysis.withdrawn.len(),
                 flagged,
                 "archived"
             );

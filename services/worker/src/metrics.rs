@@ -57,6 +57,9 @@ impl Outcome {
     }
 }
 
+/// Queue roles, for `recvault_queue_messages{queue}`.
+pub const QUEUES: [&str; 3] = ["work", "retry", "dead"];
+
 /// Pipeline stages, for `recvault_stage_duration_seconds{stage}`.
 pub const STAGES: [&str; 5] = ["fetch", "verify", "archive", "record", "total"];
 
@@ -69,7 +72,9 @@ pub struct Metrics {
     pub in_flight: IntGauge,
     pub upload_delay_seconds: Histogram,
     pub findings: IntCounterVec,
+    pub findings_withdrawn: IntCounterVec,
     pub capability: IntGaugeVec,
+    pub queue_messages: IntGaugeVec,
 }
 
 impl Metrics {
@@ -107,6 +112,22 @@ impl Metrics {
         .expect("valid metric");
         let findings = IntCounterVec::new(Opts::new("recvault_findings_total", "findings raised, by kind"), &["kind"])
             .expect("valid metric");
+        let findings_withdrawn = IntCounterVec::new(
+            Opts::new(
+                "recvault_findings_withdrawn_total",
+                "activity findings that stopped holding when a late segment arrived, by kind",
+            ),
+            &["kind"],
+        )
+        .expect("valid metric");
+        let queue_messages = IntGaugeVec::new(
+            Opts::new(
+                "recvault_queue_messages",
+                "messages waiting, by queue role (work, retry, dead), polled by the worker",
+            ),
+            &["queue"],
+        )
+        .expect("valid metric");
         let capability = IntGaugeVec::new(
             Opts::new("recvault_storage_capability", "1 if the object store showed the capability at start-up"),
             &["capability"],
@@ -119,7 +140,9 @@ impl Metrics {
             Box::new(in_flight.clone()),
             Box::new(upload_delay_seconds.clone()),
             Box::new(findings.clone()),
+            Box::new(findings_withdrawn.clone()),
             Box::new(capability.clone()),
+            Box::new(queue_messages.clone()),
         ] {
             registry.register(c).expect("metric names are unique");
         }
@@ -132,8 +155,23 @@ impl Metrics {
         }
         for k in recvault_core::FindingKind::ALL {
             findings.with_label_values(&[k.code()]);
+            findings_withdrawn.with_label_values(&[k.code()]);
         }
-        Self { registry, jobs, bytes, stage_seconds, in_flight, upload_delay_seconds, findings, capability }
+        for q in QUEUES {
+            queue_messages.with_label_values(&[q]);
+        }
+        Self {
+            registry,
+            jobs,
+            bytes,
+            stage_seconds,
+            in_flight,
+            upload_delay_seconds,
+            findings,
+            findings_withdrawn,
+            capability,
+            queue_messages,
+        }
     }
 
     pub fn outcome(&self, o: Outcome) {
@@ -174,6 +212,9 @@ mod tests {
             "recvault_jobs_in_flight 0",
             "recvault_upload_delay_seconds_bucket",
             "recvault_findings_total{kind=\"truncated\"} 0",
+            "recvault_findings_total{kind=\"interruption_unexplained\"} 0",
+            "recvault_findings_withdrawn_total{kind=\"notification_missing\"} 0",
+            "recvault_queue_messages{queue=\"dead\"} 0",
         ] {
             assert!(text.contains(name), "missing {name} in\n{text}");
         }

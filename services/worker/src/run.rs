@@ -12,6 +12,7 @@ use recvault_db::{Db, DbError};
 use recvault_queue::{Broker, JobConsumer, QueueError};
 use recvault_store::{Capabilities, Capability, Store, StoreError};
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -36,6 +37,10 @@ pub enum StartError {
     MissingGuarantees(String),
     #[error("metrics listener on {addr}: {source}")]
     Listen { addr: SocketAddr, source: std::io::Error },
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("spool directory {path}: {source}")]
+    Spool { path: String, source: std::io::Error },
 }
 
 /// Connected adapters, for callers that build them themselves (tests).
@@ -63,7 +68,9 @@ impl Worker {
         recvault_media::init()?;
         let store = Store::connect(settings.s3.clone()).await;
         let db = Db::connect(&settings.database).await?;
-        db.migrate().await?;
+        if settings.worker.migrate_at_start {
+            db.migrate().await?;
+        }
         let broker =
             Broker::connect(&settings.amqp, &format!("recvault-worker {}", settings.worker.worker_id())).await?;
         broker.declare().await?;
@@ -72,7 +79,15 @@ impl Worker {
 
     /// Like [`Worker::start`] with adapters already connected and set up.
     pub async fn with_deps(settings: Settings, deps: WorkerDeps, metrics: Metrics) -> Result<Self, StartError> {
-        let mut capabilities = deps.store.probe_capabilities().await?;
+        // Fail on a bad calendar or time zone now, not on the first job.
+        settings.analysis.time_policy().map_err(StartError::Config)?;
+        settings.analysis.calendar().map_err(StartError::Config)?;
+        clear_spool(&settings.worker.spool_dir)?;
+        let mut capabilities = if settings.worker.probe_store_at_start {
+            deps.store.probe_capabilities().await?
+        } else {
+            Capabilities::assumed_from_setup()
+        };
         capabilities.merge(deps.store.check_archive_bucket().await?);
         for c in Capability::ALL {
             metrics.capability.with_label_values(&[c.code()]).set(i64::from(capabilities.has(c)));
@@ -121,6 +136,9 @@ impl Worker {
             worker_id: worker_id.clone(),
             object_lock: self.capabilities.has(Capability::ObjectLock),
             max_retries: topology.max_retries(),
+            analysis: s.analysis.policy(),
+            time: s.analysis.time_policy().map_err(StartError::Config)?,
+            calendar: Arc::new(s.analysis.calendar().map_err(StartError::Config)?),
         });
         let ready = Arc::new(AtomicBool::new(false));
         let http_stop = CancellationToken::new();
@@ -137,6 +155,7 @@ impl Worker {
         let mut tasks = JoinSet::new();
         let mut last_activity = tokio::time::Instant::now();
         let mut idle_check = tokio::time::interval(Duration::from_millis(500));
+        let mut depth_poll = tokio::time::interval(Duration::from_secs(15));
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -172,6 +191,7 @@ impl Worker {
                         error!(error = %e, "job task panicked; its message will be redelivered");
                     }
                 }
+                _ = depth_poll.tick() => self.poll_depths().await,
                 _ = idle_check.tick(), if idle_exit.is_some() => {
                     if let Some(idle) = idle_exit
                         && tasks.is_empty()
@@ -192,6 +212,23 @@ impl Worker {
         }
         self.deps.broker.close().await;
         Ok(())
+    }
+
+    /// Updates `recvault_queue_messages`: the dead-letter queue fills up silently otherwise (the
+    /// broker dead-letters crash loops on its own).
+    async fn poll_depths(&self) {
+        let t = self.deps.broker.topology();
+        let depth =
+            |q: String| async move { self.deps.broker.depth(&q).await.map(|(n, _)| i64::from(n)).unwrap_or(-1) };
+        let work = depth(t.work_queue.clone()).await;
+        let dead = depth(t.dead_queue.clone()).await;
+        let mut retry = 0;
+        for q in &t.retry_queues {
+            retry += depth(q.name.clone()).await.max(0);
+        }
+        for (queue, n) in [("work", work), ("retry", retry), ("dead", dead)] {
+            self.metrics.queue_messages.with_label_values(&[queue]).set(n);
+        }
     }
 
     async fn queues_empty(&self) -> bool {
@@ -232,4 +269,17 @@ impl Worker {
         }
         info!("all jobs settled");
     }
+}
+
+/// Removes spool files a killed worker left behind (their jobs were redelivered).
+fn clear_spool(dir: &Path) -> Result<(), StartError> {
+    let err = |source| StartError::Spool { path: dir.display().to_string(), source };
+    std::fs::create_dir_all(dir).map_err(err)?;
+    for entry in std::fs::read_dir(dir).map_err(err)? {
+        let entry = entry.map_err(err)?;
+        if entry.file_name().to_string_lossy().starts_with("staged-") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+    Ok(())
 }

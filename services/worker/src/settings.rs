@@ -2,8 +2,12 @@
 //! every key), then environment variables `RECVAULT_<SECTION>__<KEY>` (e.g. `RECVAULT_AMQP__URL`).
 //! Unknown keys are errors, so a typo cannot silently fall back to a default.
 
+use chrono::{FixedOffset, TimeDelta};
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
+use recvault_core::analysis::AnalysisPolicy;
+use recvault_core::calendar::WorkCalendar;
+use recvault_core::deadlines::TimePolicy;
 use recvault_core::probe::ProbePolicy;
 use recvault_db::DbConfig;
 use recvault_queue::QueueConfig;
@@ -21,6 +25,7 @@ pub struct Settings {
     pub database: DbConfig,
     pub worker: WorkerConfig,
     pub probe: ProbeSettings,
+    pub analysis: AnalysisSettings,
     pub log: LogConfig,
 }
 
@@ -38,6 +43,12 @@ pub struct WorkerConfig {
     pub metrics_addr: SocketAddr,
     /// Name in attempt records and the broker's connection list; defaults to the host name.
     pub id: Option<String>,
+    /// Probe the object store's behaviour on a throwaway bucket at start-up (needs bucket-creation
+    /// rights on `probe_bucket_prefix-*`); off: trust `recvault setup` and check only the archive
+    /// bucket's configuration.
+    pub probe_store_at_start: bool,
+    /// Apply database migrations at start-up (needs DDL rights); off: `recvault setup` does it.
+    pub migrate_at_start: bool,
 }
 
 impl Default for WorkerConfig {
@@ -48,6 +59,8 @@ impl Default for WorkerConfig {
             shutdown_grace_secs: 60,
             metrics_addr: SocketAddr::from(([127, 0, 0, 1], 9898)),
             id: None,
+            probe_store_at_start: true,
+            migrate_at_start: true,
         }
     }
 }
@@ -72,6 +85,8 @@ pub struct ProbeSettings {
     pub gap_threshold_ms: u64,
     /// Packets may end this much before the declared duration before a file counts as truncated.
     pub truncation_tolerance_ms: u64,
+    /// Decode the audio in the same pass and find speech (R13.1, R15.1).
+    pub speech: bool,
 }
 
 impl Default for ProbeSettings {
@@ -80,6 +95,7 @@ impl Default for ProbeSettings {
         Self {
             gap_threshold_ms: p.gap_threshold_ns / 1_000_000,
             truncation_tolerance_ms: p.truncation_tolerance_ns / 1_000_000,
+            speech: p.speech,
         }
     }
 }
@@ -89,7 +105,88 @@ impl ProbeSettings {
         ProbePolicy {
             gap_threshold_ns: self.gap_threshold_ms.saturating_mul(1_000_000),
             truncation_tolerance_ns: self.truncation_tolerance_ms.saturating_mul(1_000_000),
+            speech: self.speech,
         }
+    }
+}
+
+/// `[analysis]`: activities, interruptions and the rules on time.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnalysisSettings {
+    pub activity_gap_secs: u64,
+    pub interruption_threshold_ms: u64,
+    pub explanation_window_secs: u64,
+    pub explanation_min_speech_ms: u64,
+    pub notification_window_secs: u64,
+    pub notification_min_speech_ms: u64,
+    pub clock_offset_threshold_secs: u64,
+    pub upload_deadline_hours: u64,
+    pub extension_working_days: u32,
+    /// The units' civil time, `+HH:MM`.
+    pub utc_offset: String,
+    /// Holiday calendars, one TOML file per year; empty: the calendar shipped with this build.
+    pub calendar_files: Vec<PathBuf>,
+}
+
+impl Default for AnalysisSettings {
+    fn default() -> Self {
+        let a = AnalysisPolicy::default();
+        let t = TimePolicy::default();
+        let ms = |ns: u64| ns / 1_000_000;
+        Self {
+            activity_gap_secs: a.activity_gap_ns / 1_000_000_000,
+            interruption_threshold_ms: ms(a.interruption_threshold_ns),
+            explanation_window_secs: a.explanation_window_ns / 1_000_000_000,
+            explanation_min_speech_ms: ms(a.explanation_min_speech_ns),
+            notification_window_secs: a.notification_window_ns / 1_000_000_000,
+            notification_min_speech_ms: ms(a.notification_min_speech_ns),
+            clock_offset_threshold_secs: u64::try_from(t.clock_offset_threshold.num_seconds()).unwrap_or(30),
+            upload_deadline_hours: u64::try_from(t.upload_deadline.num_hours()).unwrap_or(24),
+            extension_working_days: t.extension_working_days,
+            utc_offset: t.utc_offset.to_string(),
+            calendar_files: Vec::new(),
+        }
+    }
+}
+
+impl AnalysisSettings {
+    pub fn policy(&self) -> AnalysisPolicy {
+        let s = |v: u64| v.saturating_mul(1_000_000_000);
+        let ms = |v: u64| v.saturating_mul(1_000_000);
+        AnalysisPolicy {
+            activity_gap_ns: s(self.activity_gap_secs),
+            interruption_threshold_ns: ms(self.interruption_threshold_ms),
+            explanation_window_ns: s(self.explanation_window_secs),
+            explanation_min_speech_ns: ms(self.explanation_min_speech_ms),
+            notification_window_ns: s(self.notification_window_secs),
+            notification_min_speech_ns: ms(self.notification_min_speech_ms),
+        }
+    }
+
+    pub fn time_policy(&self) -> Result<TimePolicy, String> {
+        let utc_offset: FixedOffset =
+            self.utc_offset.parse().map_err(|_| format!("analysis.utc_offset {:?} is not +HH:MM", self.utc_offset))?;
+        let secs = |v: u64| TimeDelta::seconds(i64::try_from(v).unwrap_or(i64::MAX / 1_000_000));
+        Ok(TimePolicy {
+            clock_offset_threshold: secs(self.clock_offset_threshold_secs),
+            upload_deadline: secs(self.upload_deadline_hours.saturating_mul(3600)),
+            extension_working_days: self.extension_working_days,
+            utc_offset,
+        })
+    }
+
+    /// Reads the calendar files (or takes the shipped calendar).
+    pub fn calendar(&self) -> Result<WorkCalendar, String> {
+        if self.calendar_files.is_empty() {
+            return Ok(WorkCalendar::shipped());
+        }
+        let texts = self
+            .calendar_files
+            .iter()
+            .map(|p| std::fs::read_to_string(p).map_err(|e| format!("analysis.calendar_files: {}: {e}", p.display())))
+            .collect::<Result<Vec<_>, _>>()?;
+        WorkCalendar::from_files(texts.iter().map(String::as_str)).map_err(|e| e.to_string())
     }
 }
 
@@ -165,6 +262,11 @@ impl Settings {
         if self.s3.access_key_id.is_some() != self.s3.secret_access_key.is_some() {
             return Err("s3.access_key_id and s3.secret_access_key go together".into());
         }
+        self.analysis.time_policy()?;
+        let a = &self.analysis;
+        if a.explanation_window_secs == 0 || a.notification_window_secs == 0 {
+            return Err("analysis windows must be positive".into());
+        }
         Ok(())
     }
 }
@@ -183,10 +285,13 @@ mod tests {
         assert_eq!(format!("{:?}", from_file.s3), format!("{:?}", d.s3));
         assert_eq!(format!("{:?}", from_file.database), format!("{:?}", d.database));
         assert_eq!(from_file.probe, d.probe);
+        assert_eq!(from_file.analysis, d.analysis);
         assert_eq!(from_file.log, d.log);
         assert_eq!(from_file.worker.concurrency, d.worker.concurrency);
         assert_eq!(from_file.worker.metrics_addr, d.worker.metrics_addr);
         assert_eq!(from_file.worker.shutdown_grace_secs, d.worker.shutdown_grace_secs);
+        assert_eq!(from_file.worker.probe_store_at_start, d.worker.probe_store_at_start);
+        assert_eq!(from_file.worker.migrate_at_start, d.worker.migrate_at_start);
     }
 
     #[test]
@@ -224,6 +329,9 @@ mod tests {
         assert!(Settings::from_toml("[s3]\narchive_bucket = \"recvault-staging\"\n").is_err());
         assert!(Settings::from_toml("[s3]\naccess_key_id = \"x\"\n").is_err());
         assert!(Settings::from_toml("[s3]\nquarantine_prefix = \"q\"\n").is_err());
+        assert!(Settings::from_toml("[analysis]\nutc_offset = \"Asia/Shanghai\"\n").is_err());
+        let shifted = Settings::from_toml("[analysis]\nutc_offset = \"+07:00\"\n").unwrap();
+        assert_eq!(shifted.analysis.time_policy().unwrap().utc_offset.local_minus_utc(), 7 * 3600);
         let ok = Settings::from_toml("[worker]\nconcurrency = 4\n[probe]\ngap_threshold_ms = 250\n").unwrap();
         assert_eq!(ok.worker.concurrency, 4);
         assert_eq!(ok.probe.policy().gap_threshold_ns, 250_000_000);

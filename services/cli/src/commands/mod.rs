@@ -1,10 +1,12 @@
 //! One module per subcommand.
 
+pub mod eval;
 pub mod fixtures;
 pub mod probe;
 pub mod recordings;
 pub mod setup;
 pub mod station;
+pub mod timeline;
 pub mod worker;
 
 use anyhow::Context;

@@ -58,6 +58,12 @@ pub struct SubmitArgs {
     /// A sudden or mass incident (R19.1: permanent retention)
     #[arg(long)]
     emergency: bool,
+    /// The unit head approved export within 2 working days (R17.1)
+    #[arg(long)]
+    upload_extension_approved: bool,
+    /// Recording went on on this device after DEVICE could not continue (R15.2)
+    #[arg(long, value_name = "DEVICE")]
+    continues_from_device: Option<String>,
     /// Seconds the recorder's clock is ahead of the station's (negative: behind), as read at docking (R11.1)
     #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
     device_clock_ahead_secs: i64,
@@ -94,7 +100,9 @@ pub async fn run(settings: Settings, cmd: Command) -> anyhow::Result<ExitCode> {
         || a.case_id.is_some()
         || a.activity_id.is_some()
         || a.disputed
-        || a.emergency;
+        || a.emergency
+        || a.upload_extension_approved
+        || a.continues_from_device.is_some();
     let info = FileInfo {
         device_id: a.device.clone(),
         officer_ids: a.officers.clone(),
@@ -108,6 +116,8 @@ pub async fn run(settings: Settings, cmd: Command) -> anyhow::Result<ExitCode> {
             case_id: a.case_id.clone(),
             disputed: a.disputed,
             emergency: a.emergency,
+            upload_extension_approved: a.upload_extension_approved,
+            continues_from_device: a.continues_from_device.clone(),
         }),
         no_claim: a.no_claim,
         claim_override: None,

@@ -1,0 +1,323 @@
+//! `recvault-loadtest`: issue #2's benchmark, run on the real local stack in one invocation.
+//!
+//! 1. **Verify pass**: what the worker runs on a spooled file (`fetch::hash_file` +
+//!    `verify::verify_blocking`) against `ffprobe -show_packets` followed by `b3sum`, on a ~800 MB
+//!    file and on a corpus of ~20 small recordings; with the split (hash alone, probe alone,
+//!    BLAKE3 alone, SHA-256 alone) and two overlapped variants.
+//! 2. **Ingest through the queue**: the station stages and posts jobs, the release
+//!    `recvault worker` consumes them; first publish → last committed row, against a plain
+//!    PutObject of the same bytes to the same S3 server with the same client configuration.
+//! 3. **Worker peak RSS** (`VmHWM`) during those ingests.
+//!
+//! Every ingest uses a fresh deployment (queue prefix, buckets, database) that is removed again
+//! afterwards; see [`deploy`].
+
+mod corpus;
+mod deploy;
+mod ingest;
+mod procfs;
+mod report;
+mod stats;
+mod verify;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+/// Issue #2's benchmark: recvault's verify pass against ffprobe + b3sum, ingest through the queue
+/// against a plain S3 upload, and the worker's peak RSS, in one run on the local stack.
+///
+/// Needs the local stack (`deploy/local/stack.sh up`) and its environment
+/// (`eval "$(deploy/local/stack.sh env)"`), a release build of `recvault` next to this binary
+/// (`cargo build --release -p recvault -p recvault-loadtest`), and ffprobe, b3sum and sha256sum
+/// on the PATH. Prints Markdown tables to stdout; progress goes to stderr.
+#[derive(Debug, Parser)]
+#[command(name = "recvault-loadtest", version, arg_required_else_help = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// All three measurements: verify pass, ingest through the queue, worker peak RSS
+    Run(Opts),
+    /// Only the verify pass (measurement 1); needs no services
+    Verify(Opts),
+    /// Only the ingest through the queue and the worker's peak RSS (measurements 2 and 3)
+    Ingest(Opts),
+}
+
+#[derive(Debug, Clone, Args)]
+struct Opts {
+    /// The large file (720p H.264 + AAC, moov at end); generated with recvault_fixtures::big_file
+    /// if it does not exist
+    #[arg(long, default_value = "/tmp/recvault-big.mp4")]
+    big: PathBuf,
+    /// Size of the large file when it has to be generated, in MB
+    #[arg(long, default_value_t = 800)]
+    big_size_mb: u64,
+    /// Corpus directory: reused when its manifest matches the corpus specs, (re)generated otherwise
+    #[arg(long, default_value = "/tmp/recvault-loadtest-corpus")]
+    corpus_dir: PathBuf,
+    /// Recordings in the corpus (a few MB each, mixed layouts, half with speech)
+    #[arg(long, default_value_t = 20)]
+    corpus_files: usize,
+    /// Timed repetitions of each verify-pass variant, after one untimed warm-up
+    #[arg(long, default_value_t = 3)]
+    repeats: usize,
+    /// Ingest runs per file set, each on a fresh deployment (the tables show the median run)
+    #[arg(long, default_value_t = 3)]
+    ingest_repeats: usize,
+    /// Jobs the worker runs at once (its default is 2); the plain-upload baseline and the station
+    /// upload as many files in parallel
+    #[arg(long, default_value_t = 2)]
+    concurrency: u16,
+    /// The `recvault` binary to spawn as the worker [default: `recvault` next to this executable]
+    #[arg(long)]
+    worker_bin: Option<PathBuf>,
+    /// Scratch directory: worker spool directories (removed) and worker logs (kept)
+    #[arg(long, default_value = "/tmp/recvault-loadtest")]
+    work_dir: PathBuf,
+    /// Also write the results into this Markdown file, between the markers
+    /// `<!-- recvault-loadtest:begin -->` and `<!-- recvault-loadtest:end -->` (the rest of the
+    /// file is kept; the block is appended if the markers are missing)
+    #[arg(long, value_name = "FILE")]
+    markdown: Option<PathBuf>,
+    /// PID file of the local moto server, to report its CPU time and RSS
+    /// [default: $RECVAULT_STATE or ~/.cache/recvault, then moto.pid]
+    #[arg(long)]
+    moto_pid_file: Option<PathBuf>,
+    /// Restart moto (kill the PID in the PID file, then `deploy/local/stack.sh up`) before an
+    /// ingest run when its RSS exceeds this many MiB; 0 = never. Restarting drops every object in
+    /// moto, including other users' ones
+    #[arg(long, default_value_t = 0)]
+    restart_moto_above_mib: u64,
+    /// Before each phase, wait until the machine's CPU use (everyone's) is below this percentage of
+    /// all cores, so builds or tests of other users do not skew the numbers; 0 = do not wait
+    #[arg(long, default_value_t = 0.0, value_name = "PERCENT")]
+    quiet_below: f64,
+    /// Longest wait for --quiet-below before measuring anyway (noted in the report)
+    #[arg(long, default_value_t = 900, value_name = "SECS")]
+    quiet_timeout_secs: u64,
+    /// Measure even in a debug build (the numbers are then meaningless)
+    #[arg(long)]
+    allow_debug: bool,
+}
+
+fn main() -> ExitCode {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn,lapin=off".into()))
+        .with_writer(std::io::stderr)
+        .try_init();
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("recvault-loadtest: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(command: Command) -> anyhow::Result<()> {
+    let (opts, do_verify, do_ingest) = match command {
+        Command::Run(o) => (o, true, true),
+        Command::Verify(o) => (o, true, false),
+        Command::Ingest(o) => (o, false, true),
+    };
+    if cfg!(debug_assertions) && !opts.allow_debug {
+        bail!(
+            "this is a debug build: run `cargo build --release -p recvault -p recvault-loadtest` and target/release/recvault-loadtest (or pass --allow-debug)"
+        );
+    }
+    let started = chrono::Utc::now();
+    let clock = Instant::now();
+    std::fs::create_dir_all(&opts.work_dir).with_context(|| format!("creating {}", opts.work_dir.display()))?;
+
+    let moto_pid_file = opts.moto_pid_file.clone().unwrap_or_else(default_moto_pid_file);
+    let mut moto = procfs::Moto::find(&moto_pid_file);
+    let mut notes = Vec::new();
+    if moto.pid.is_none() {
+        notes.push(format!("moto's PID was not found via {}: no moto CPU or RSS readings", moto_pid_file.display()));
+    }
+
+    let big = corpus::big(&opts.big, opts.big_size_mb)?;
+    let corpus = corpus::corpus(&opts.corpus_dir, opts.corpus_files)?;
+
+    let mut loads = Vec::new();
+    let mut verify_results = Vec::new();
+    if do_verify {
+        for set in [&big, &corpus] {
+            quiet(&opts, &mut notes);
+            let meter = procfs::LoadMeter::start(format!("verify pass, {}", set.label), &moto);
+            verify_results.push(verify::run(set, opts.repeats)?);
+            loads.extend(meter.stop(&moto));
+        }
+    }
+
+    let mut ingest_runs = Vec::new();
+    if do_ingest {
+        let worker_bin = match &opts.worker_bin {
+            Some(b) => b.clone(),
+            None => std::env::current_exe()?.parent().map(|d| d.join("recvault")).context("no executable directory")?,
+        };
+        if !worker_bin.exists() {
+            bail!("{} not found: run `cargo build --release -p recvault` (or pass --worker-bin)", worker_bin.display());
+        }
+        let base = recvault_worker::Settings::load(None).context("settings from RECVAULT_* variables")?;
+        if base.s3.endpoint.is_none() {
+            bail!("RECVAULT_S3__ENDPOINT is not set: run `eval \"$(deploy/local/stack.sh env)\"` first");
+        }
+        let admin_url = std::env::var("RECVAULT_TEST_PG_ADMIN_URL")
+            .unwrap_or_else(|_| "postgres://recvault:recvault-local@127.0.0.1:5432/postgres".into());
+        let cfg = ingest::IngestConfig {
+            base,
+            admin_url,
+            worker_bin,
+            concurrency: opts.concurrency.max(1),
+            work_dir: opts.work_dir.clone(),
+        };
+        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+        for set in [&corpus, &big] {
+            for i in 1..=opts.ingest_repeats.max(1) {
+                if let Some(note) = maybe_restart_moto(&opts, &mut moto)? {
+                    notes.push(note);
+                }
+                quiet(&opts, &mut notes);
+                let meter = procfs::LoadMeter::start(format!("ingest {}, run {i}", set.label), &moto);
+                ingest_runs.push(rt.block_on(ingest::run(&cfg, set, &moto))?);
+                loads.extend(meter.stop(&moto));
+            }
+        }
+    }
+
+    notes.push(
+        "S3 is moto 5 (in-memory, single Python process behind the GIL; objects above ~5 MB spill to temporary files): every S3 number is moto's, not AWS's.".into(),
+    );
+    notes.push("Each ingest run used its own queue prefix, buckets and database, all removed afterwards; the archive bucket used Object Lock in GOVERNANCE mode (same calls as COMPLIANCE) so the archived versions could be deleted with a governance bypass instead of staying in moto.".into());
+    let versions = versions(&moto);
+    let report = report::Report {
+        started,
+        elapsed: clock.elapsed(),
+        machine: procfs::machine(),
+        versions,
+        command: command_line(),
+        verify: verify_results,
+        ingest: ingest_runs,
+        loads,
+        notes,
+    };
+    println!("{}", report.tables());
+    if let Some(md) = &opts.markdown {
+        report::write_markdown(md, &report.markdown_block()).with_context(|| format!("writing {}", md.display()))?;
+        eprintln!("[loadtest] results written to {}", md.display());
+    }
+    Ok(())
+}
+
+/// Honours --quiet-below before a phase.
+fn quiet(opts: &Opts, notes: &mut Vec<String>) {
+    if opts.quiet_below <= 0.0 {
+        return;
+    }
+    let (waited, ok) =
+        procfs::wait_for_quiet(opts.quiet_below, std::time::Duration::from_secs(opts.quiet_timeout_secs));
+    if !ok {
+        notes.push(format!(
+            "the machine stayed above {:.0} % CPU for {:.0} s before a phase; it was measured anyway",
+            opts.quiet_below,
+            waited.as_secs_f64()
+        ));
+    }
+}
+
+fn default_moto_pid_file() -> PathBuf {
+    let state = std::env::var_os("RECVAULT_STATE").map(PathBuf::from).unwrap_or_else(|| {
+        std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| Path::new(&std::env::var_os("HOME").unwrap_or_default()).join(".cache"))
+            .join("recvault")
+    });
+    state.join("moto.pid")
+}
+
+/// Restarts moto when it holds more than the configured RSS (opt-in: it drops everyone's objects).
+fn maybe_restart_moto(opts: &Opts, moto: &mut procfs::Moto) -> anyhow::Result<Option<String>> {
+    let (limit, Some(pid), Some(rss)) = (opts.restart_moto_above_mib, moto.pid, moto.rss_mb()) else {
+        return Ok(None);
+    };
+    if limit == 0 || rss <= limit as f64 {
+        return Ok(None);
+    }
+    eprintln!("[loadtest] moto holds {rss:.0} MiB (> {limit} MiB): restarting it");
+    let stack = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/local/stack.sh");
+    let status = std::process::Command::new("kill").arg(pid.to_string()).status()?;
+    if !status.success() {
+        bail!("kill {pid} failed");
+    }
+    for _ in 0..100 {
+        if procfs::cmdline(pid).is_none() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let status = std::process::Command::new(&stack).arg("up").stdout(std::process::Stdio::null()).status()?;
+    if !status.success() {
+        bail!("{} up failed", stack.display());
+    }
+    *moto = procfs::Moto::find(&moto.pid_file);
+    Ok(Some(format!("moto was restarted before an ingest run: it held {rss:.0} MiB (limit {limit} MiB)")))
+}
+
+fn versions(moto: &procfs::Moto) -> Vec<(String, String)> {
+    let mut v = Vec::new();
+    let mut add = |k: &str, val: Option<String>| {
+        if let Some(val) = val {
+            v.push((k.to_string(), val));
+        }
+    };
+    add("rustc", procfs::tool_version("rustc", &["-V"], 0));
+    add("GStreamer", procfs::tool_version("gst-inspect-1.0", &["--version"], 1));
+    add(
+        "ffprobe",
+        procfs::tool_version("ffprobe", &["-version"], 0)
+            .map(|l| l.split(" Copyright").next().unwrap_or(&l).to_string()),
+    );
+    add("b3sum", procfs::tool_version("b3sum", &["--version"], 0));
+    add("sha256sum", procfs::tool_version("sha256sum", &["--version"], 0));
+    let moto_version = moto.pid.and_then(procfs::cmdline).and_then(|c| {
+        let python = c.split(' ').next()?.to_string();
+        procfs::tool_version(&python, &["-c", "import moto; print(moto.__version__)"], 0)
+    });
+    add("moto", moto_version);
+    let root = env!("CARGO_MANIFEST_DIR");
+    let dirty = std::process::Command::new("git")
+        .args(["-C", root, "status", "--porcelain", "--untracked-files=no"])
+        .output()
+        .is_ok_and(|o| !o.stdout.is_empty());
+    add(
+        "git revision",
+        procfs::tool_version("git", &["-C", root, "rev-parse", "--short", "HEAD"], 0)
+            .map(|r| if dirty { format!("{r} + uncommitted changes in the working tree") } else { r }),
+    );
+    v
+}
+
+/// The command line as run, with the executable shown relative to the workspace when possible.
+fn command_line() -> String {
+    let mut args: Vec<String> = std::env::args().collect();
+    if let Some(exe) = args.first_mut()
+        && let Ok(root) = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize()
+        && let Ok(abs) = Path::new(exe.as_str()).canonicalize()
+        && let Ok(rel) = abs.strip_prefix(&root)
+    {
+        *exe = rel.display().to_string();
+    }
+    args.iter()
+        .map(|a| if a.contains(' ') || a.is_empty() { format!("'{a}'") } else { a.clone() })
+        .collect::<Vec<_>>()
+        .join(" ")
+}

@@ -1,0 +1,157 @@
+//! `recvault timeline`: a device's (or an officer's, or one activity's) recordings, the stops
+//! between them, the speech around each resumption, and the findings, for a person to read.
+
+use anyhow::Context;
+use chrono::{DateTime, FixedOffset, Utc};
+use recvault_core::analysis::{Explanation, Handover, Resumption, ResumptionKind};
+use recvault_db::Db;
+use recvault_db::queries::{TimelineActivity, TimelineFilter};
+use recvault_worker::Settings;
+use std::process::ExitCode;
+
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("who").required(true).args(["device", "officer", "activity"])))]
+pub struct Args {
+    /// Recorder (device) id
+    #[arg(long)]
+    device: Option<String>,
+    /// Officer badge number
+    #[arg(long)]
+    officer: Option<String>,
+    /// The station's activity id, or an activity key (auto:<recording id>)
+    #[arg(long)]
+    activity: Option<String>,
+    /// Only activities ending after this time (RFC 3339)
+    #[arg(long)]
+    since: Option<DateTime<FixedOffset>>,
+    /// Only activities starting before this time (RFC 3339)
+    #[arg(long)]
+    until: Option<DateTime<FixedOffset>>,
+    /// Most recent activities to show
+    #[arg(long, default_value_t = 20)]
+    limit: i64,
+    /// JSON instead of text
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run(settings: Settings, a: Args) -> anyhow::Result<ExitCode> {
+    let tz = settings.analysis.time_policy().map_err(anyhow::Error::msg)?.utc_offset;
+    let db = Db::connect(&settings.database).await.context("connecting to postgres")?;
+    let filter = TimelineFilter {
+        device: a.device,
+        officer: a.officer,
+        activity: a.activity,
+        since: a.since.map(|t| t.to_utc()),
+        until: a.until.map(|t| t.to_utc()),
+        limit: a.limit,
+    };
+    let activities = db.timeline(&filter).await?;
+    if a.json {
+        return super::print_json(&activities);
+    }
+    if activities.is_empty() {
+        println!("no activities");
+    }
+    for act in &activities {
+        print_activity(act, &tz);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn hms(t: DateTime<Utc>, tz: &FixedOffset) -> String {
+    t.with_timezone(tz).format("%H:%M:%S").to_string()
+}
+
+fn check(e: &Explanation) -> String {
+    match e {
+        Explanation::Found(h) => {
+            format!("ok: speech at +{:.1} s for {:.1} s", h.after_ms as f64 / 1000.0, h.duration_ms as f64 / 1000.0)
+        }
+        Explanation::Missing { nearest: Some(h) } => format!(
+            "MISSING: first speech at +{:.1} s for {:.1} s",
+            h.after_ms as f64 / 1000.0,
+            h.duration_ms as f64 / 1000.0
+        ),
+        Explanation::Missing { nearest: None } => "MISSING: no speech after it".into(),
+        Explanation::Unknown => "cannot check: no audio".into(),
+    }
+}
+
+fn print_activity(act: &TimelineActivity, tz: &FixedOffset) {
+    let resumptions: Vec<Resumption> = serde_json::from_value(act.summary["resumptions"].clone()).unwrap_or_default();
+    let notification: Option<Explanation> = serde_json::from_value(act.summary["notification"].clone()).ok().flatten();
+    let handover: Option<Handover> = serde_json::from_value(act.summary["handover"].clone()).ok().flatten();
+    println!(
+        "activity {}  device {}  {} {} - {} ({})  {} recording(s), {} interruption(s)",
+        act.key,
+        act.device_id,
+        act.started_at.with_timezone(tz).format("%Y-%m-%d"),
+        hms(act.started_at, tz),
+        hms(act.ended_at, tz),
+        tz,
+        act.recordings.len(),
+        resumptions.len()
+    );
+    if let Some(h) = &handover {
+        println!(
+            "  continues from device {}{} (R15.2)",
+            h.from_device,
+            h.from_ended_at.map(|t| format!(", which stopped at {}", hms(t, tz))).unwrap_or_default()
+        );
+    }
+    if let Some(n) = &notification {
+        println!("  notification (R13.1): {}", check(n));
+    }
+    // Recordings and the stops between them, in time order.
+    let mut events: Vec<(DateTime<Utc>, String)> = Vec::new();
+    for r in &act.recordings {
+        if let (Some(s), Some(e)) = (r.recorded_start, r.recorded_end) {
+            events.push((
+                s,
+                format!(
+                    "  {} - {}  recording {}  {}  {:.1} s  {}{}",
+                    hms(s, tz),
+                    hms(e, tz),
+                    r.id,
+                    r.original_name,
+                    r.duration_ms as f64 / 1000.0,
+                    r.status,
+                    if r.clock_offset_ms != 0 {
+                        format!("  clock offset {} ms", r.clock_offset_ms)
+                    } else {
+                        String::new()
+                    }
+                ),
+            ));
+        }
+    }
+    for res in &resumptions {
+        let what = match res.kind {
+            ResumptionKind::BetweenRecordings { .. } => "stopped",
+            ResumptionKind::InsideRecording => "paused inside the file",
+            ResumptionKind::Handover => "handed over",
+        };
+        events.push((
+            res.stopped_at,
+            format!(
+                "    {what} {} -> resumed {} ({:.1} s); explanation (R15.1): {}",
+                hms(res.stopped_at, tz),
+                hms(res.resumed_at, tz),
+                res.gap_ns as f64 / 1e9,
+                check(&res.explanation)
+            ),
+        ));
+    }
+    events.sort_by_key(|(t, _)| *t);
+    for (_, line) in events {
+        println!("{line}");
+    }
+    for f in &act.findings {
+        println!(
+            "  finding [{}] {} {} (recording {}): {}",
+            f.severity, f.requirement, f.kind, f.recording_id, f.summary
+        );
+    }
+    println!();
+}

@@ -1,0 +1,101 @@
+//! R13.1 and R15.1: is there speech where the rules ask for it?
+
+use super::{AnalysisPolicy, Audio, RecordingFacts, ns, ns_between};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The outcome of a spoken-word check.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Explanation {
+    /// Speech long enough started inside the window.
+    Found(SpeechHit),
+    /// The audio was analysed and holds no such speech. `nearest` is the first speech after the
+    /// moment, if any (too short, or too late), to show the supervisor what there was.
+    Missing { nearest: Option<SpeechHit> },
+    /// The audio at that moment cannot be checked (no audio track, silence, not analysed).
+    Unknown,
+}
+
+impl Explanation {
+    pub fn is_missing(&self) -> bool {
+        matches!(self, Self::Missing { .. })
+    }
+}
+
+/// A speech segment placed on the corrected timeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpeechHit {
+    pub recording_id: i64,
+    pub start: DateTime<Utc>,
+    /// Seconds after the moment checked (resumption or activity start), ms.
+    pub after_ms: u64,
+    pub duration_ms: u64,
+    pub confidence: f32,
+}
+
+/// R15.1: speech of at least `explanation_min_speech_ns` starting within `explanation_window_ns`
+/// after `resumed_at`, and before recording stops again (`next_stop`): speech after a later stop
+/// explains that stop, not this one.
+pub fn explanation_for(
+    group: &[&RecordingFacts],
+    resumed_at: DateTime<Utc>,
+    next_stop: Option<DateTime<Utc>>,
+    p: &AnalysisPolicy,
+) -> Explanation {
+    speech_check(group, resumed_at, next_stop, p.explanation_window_ns, p.explanation_min_speech_ns)
+}
+
+/// R13.1: speech of at least `notification_min_speech_ns` starting within
+/// `notification_window_ns` after the activity starts, and before recording first stops.
+pub fn notification_for(
+    group: &[&RecordingFacts],
+    start: DateTime<Utc>,
+    first_stop: Option<DateTime<Utc>>,
+    p: &AnalysisPolicy,
+) -> Explanation {
+    speech_check(group, start, first_stop, p.notification_window_ns, p.notification_min_speech_ns)
+}
+
+fn speech_check(
+    group: &[&RecordingFacts],
+    from: DateTime<Utc>,
+    stop: Option<DateTime<Utc>>,
+    window_ns: u64,
+    min_ns: u64,
+) -> Explanation {
+    let until = stop.map_or(from + ns(window_ns), |s| s.min(from + ns(window_ns)));
+    // The recording that holds the moment decides whether the audio there can be checked.
+    let holder = group.iter().find(|r| r.start <= from && from < r.end().max(r.start + ns(1)));
+    if let Some(r) = holder
+        && !matches!(r.audio, Audio::Analysed(_))
+    {
+        return Explanation::Unknown;
+    }
+    let mut hits: Vec<SpeechHit> = group
+        .iter()
+        .filter_map(|r| match &r.audio {
+            Audio::Analysed(segments) => Some((r, segments)),
+            _ => None,
+        })
+        .flat_map(|(r, segments)| {
+            segments.iter().map(move |s| SpeechHit {
+                recording_id: r.recording_id,
+                start: r.start + ns(s.start_ns),
+                after_ms: 0,
+                duration_ms: s.duration_ns() / 1_000_000,
+                confidence: s.confidence,
+            })
+        })
+        .filter(|h| h.start >= from)
+        .map(|mut h| {
+            h.after_ms = ns_between(from, h.start) / 1_000_000;
+            h
+        })
+        .collect();
+    hits.sort_by_key(|h| h.start);
+    match hits.iter().find(|h| h.start <= until && h.duration_ms * 1_000_000 >= min_ns) {
+        Some(h) => Explanation::Found(h.clone()),
+        None => Explanation::Missing { nearest: hits.into_iter().next() },
+    }
+}

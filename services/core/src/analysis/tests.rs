@@ -1,0 +1,284 @@
+//! Table-driven tests of activity assembly and the spoken-word checks (R12.1, R13.1, R15.1, R15.2).
+
+use super::*;
+use crate::finding::FindingKind;
+use chrono::TimeZone;
+
+const S: u64 = 1_000_000_000;
+const MS: u64 = 1_000_000;
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 27, 2, 0, 0).unwrap()
+}
+
+fn speech(start_ms: u64, dur_ms: u64) -> SpeechSegment {
+    SpeechSegment { start_ns: start_ms * MS, end_ns: (start_ms + dur_ms) * MS, confidence: 0.9 }
+}
+
+/// A recording starting `at_ms` after t0, lasting `dur_s`, with speech (file-relative ms).
+fn rec(id: i64, at_ms: u64, dur_s: u64, speech_ms: &[(u64, u64)]) -> RecordingFacts {
+    RecordingFacts {
+        recording_id: id,
+        device_id: "DSJ-1".into(),
+        activity_id: None,
+        start: t0() + ns(at_ms * MS),
+        duration_ns: dur_s * S,
+        pauses: vec![],
+        audio: Audio::Analysed(speech_ms.iter().map(|&(s, d)| speech(s, d)).collect()),
+        continues_from_device: None,
+    }
+}
+
+fn notified(r: RecordingFacts) -> RecordingFacts {
+    let mut r = r;
+    if let Audio::Analysed(s) = &mut r.audio {
+        s.insert(0, speech(500, 7000));
+    }
+    r
+}
+
+fn policy() -> AnalysisPolicy {
+    AnalysisPolicy::default()
+}
+
+fn kinds(a: &Activity) -> Vec<FindingKind> {
+    activity_findings(a, &policy()).into_iter().map(|f| f.finding.kind).collect()
+}
+
+#[test]
+fn r12_1_gaps_at_and_around_the_interruption_threshold() {
+    // first file 60 s; the second starts `gap` ms after it ends
+    for (gap_ms, interrupted) in
+        [(0, false), (1_000, false), (2_999, false), (3_000, false), (3_001, true), (10_000, true), (29 * 60_000, true)]
+    {
+        let a = notified(rec(1, 0, 60, &[]));
+        let b = rec(2, 60_000 + gap_ms, 60, &[(1_000, 3_000)]);
+        let acts = assemble(&[a, b], &[], &policy());
+        assert_eq!(acts.len(), 1, "gap {gap_ms} ms stays one activity");
+        assert_eq!(acts[0].resumptions.len(), usize::from(interrupted), "gap {gap_ms} ms");
+        if interrupted {
+            let r = &acts[0].resumptions[0];
+            assert_eq!(r.gap_ns, gap_ms * MS);
+            assert_eq!(r.recording_id, 2);
+            assert_eq!(r.kind, ResumptionKind::BetweenRecordings { before: 1 });
+            assert_eq!(kinds(&acts[0]), vec![FindingKind::Interruption], "explained: only the R12.1 finding");
+        }
+    }
+}
+
+#[test]
+fn r15_1_explanation_window_and_minimum_length() {
+    // (speech start after resumption, duration) -> explained?
+    for (start_ms, dur_ms, explained) in [
+        (0, 2_000, true),
+        (500, 5_000, true),
+        (29_900, 2_500, true),
+        (30_000, 2_000, true),
+        (30_001, 5_000, false),
+        (45_000, 5_000, false),
+        (1_000, 1_999, false),
+        (1_000, 2_000, true),
+    ] {
+        let a = notified(rec(1, 0, 60, &[]));
+        let b = rec(2, 120_000, 90, &[(start_ms, dur_ms)]);
+        let acts = assemble(&[a, b], &[], &policy());
+        let r = &acts[0].resumptions[0];
+        assert_eq!(
+            !r.explanation.is_missing(),
+            explained,
+            "speech at +{start_ms} ms for {dur_ms} ms: {:?}",
+            r.explanation
+        );
+        let ks = kinds(&acts[0]);
+        assert_eq!(ks.contains(&FindingKind::InterruptionUnexplained), !explained);
+        if !explained {
+            let Explanation::Missing { nearest } = &r.explanation else { unreachable!() };
+            let n = nearest.as_ref().expect("the speech there was is shown");
+            assert_eq!(n.after_ms, start_ms);
+            assert_eq!(n.duration_ms, dur_ms);
+        }
+    }
+}
+
+#[test]
+fn r15_1_no_speech_at_all_is_unexplained_and_no_audio_cannot_be_checked() {
+    let a = notified(rec(1, 0, 60, &[]));
+    let b = rec(2, 100_000, 60, &[]);
+    let acts = assemble(&[a.clone(), b.clone()], &[], &policy());
+    assert_eq!(acts[0].resumptions[0].explanation, Explanation::Missing { nearest: None });
+    let mut mute = b;
+    mute.audio = Audio::Missing;
+    let acts = assemble(&[a, mute], &[], &policy());
+    assert_eq!(acts[0].resumptions[0].explanation, Explanation::Unknown);
+    assert_eq!(kinds(&acts[0]), vec![FindingKind::Interruption], "audio_missing covers it, not R15.1");
+}
+
+#[test]
+fn r13_1_notification_window_at_and_around_sixty_seconds() {
+    for (start_ms, dur_ms, ok) in
+        [(0, 1_000, true), (59_000, 3_000, true), (60_000, 3_000, true), (60_001, 3_000, false), (10_000, 999, false)]
+    {
+        let a = rec(1, 0, 120, &[(start_ms, dur_ms)]);
+        let acts = assemble(&[a], &[], &policy());
+        let n = acts[0].notification.as_ref().unwrap();
+        assert_eq!(!n.is_missing(), ok, "speech at {start_ms} ms for {dur_ms} ms");
+        assert_eq!(kinds(&acts[0]).contains(&FindingKind::NotificationMissing), !ok);
+    }
+    // speech in the second file of the activity still counts if it starts in the window
+    let acts = assemble(&[rec(1, 0, 20, &[]), rec(2, 21_000, 60, &[(5_000, 3_000)])], &[], &policy());
+    assert!(
+        matches!(acts[0].notification, Some(Explanation::Found(ref h)) if h.recording_id == 2 && h.after_ms == 26_000)
+    );
+    let mut mute = rec(1, 0, 60, &[]);
+    mute.audio = Audio::Unknown;
+    assert_eq!(assemble(&[mute], &[], &policy())[0].notification, Some(Explanation::Unknown));
+}
+
+#[test]
+fn activities_split_by_time_or_by_the_stations_activity_id() {
+    let p = policy();
+    let minute = 60_000;
+    // 29 min apart: one activity; 31 min: two
+    assert_eq!(assemble(&[rec(1, 0, 60, &[]), rec(2, minute + 29 * minute, 60, &[])], &[], &p).len(), 1);
+    let two = assemble(&[rec(1, 0, 60, &[]), rec(2, minute + 31 * minute, 60, &[])], &[], &p);
+    assert_eq!(two.len(), 2);
+    assert!(two.iter().all(|a| a.resumptions.is_empty()));
+    assert_eq!(two[1].key, "auto:2");
+    // the station's activity id wins over time: five hours apart, one activity, one interruption
+    let mut a = rec(1, 0, 60, &[]);
+    let mut b = rec(2, 5 * 60 * minute, 60, &[]);
+    a.activity_id = Some("act-9".into());
+    b.activity_id = Some("act-9".into());
+    let one = assemble(&[a.clone(), b.clone()], &[], &p);
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0].key, "id:act-9");
+    assert_eq!(one[0].resumptions.len(), 1);
+    // adjacent recordings of different activities are not an interruption
+    b.activity_id = Some("act-10".into());
+    b.start = a.end() + ns(20 * S);
+    let split = assemble(&[a, b], &[], &p);
+    assert_eq!(split.len(), 2);
+    assert!(split.iter().all(|a| a.resumptions.is_empty()));
+}
+
+#[test]
+fn the_result_does_not_depend_on_arrival_order() {
+    let recs = vec![
+        notified(rec(1, 0, 60, &[])),
+        rec(2, 70_000, 60, &[(2_000, 3_000)]),
+        rec(3, 140_000, 60, &[]),
+        rec(4, 200_000, 30, &[(0, 2_500)]),
+        rec(5, 4 * 3_600_000, 60, &[]),
+    ];
+    let expected = assemble(&recs, &[], &policy());
+    let mut shuffled = recs.clone();
+    for k in 0..10 {
+        shuffled.rotate_left(k % 5);
+        shuffled.swap(0, k % 5);
+        assert_eq!(assemble(&shuffled, &[], &policy()), expected);
+    }
+    assert_eq!(expected.len(), 2);
+    assert_eq!(expected[0].resumptions.len(), 2, "10 s, 10 s and a seamless split");
+}
+
+#[test]
+fn r15_1_a_late_segment_changes_the_verdict() {
+    // A (0-60 s) and C (120-180 s, explains at once): one explained interruption
+    let a = notified(rec(1, 0, 60, &[]));
+    let c = rec(3, 120_000, 60, &[(1_000, 3_000)]);
+    let before = assemble(&[a.clone(), c.clone()], &[], &policy());
+    assert!(!kinds(&before[0]).contains(&FindingKind::InterruptionUnexplained));
+    // late B (65-100 s) without speech: the stop before B is now unexplained, C's is still explained
+    let b = rec(2, 65_000, 35, &[]);
+    let after = assemble(&[a.clone(), c.clone(), b], &[], &policy());
+    let f = activity_findings(&after[0], &policy());
+    let unexplained: Vec<_> = f.iter().filter(|f| f.finding.kind == FindingKind::InterruptionUnexplained).collect();
+    assert_eq!(unexplained.len(), 1);
+    assert_eq!(unexplained[0].recording_id, 2);
+    // the reverse: C without speech is unexplained until a late B closes the gap entirely
+    let c_silent = rec(3, 120_000, 60, &[]);
+    assert!(
+        kinds(&assemble(&[a.clone(), c_silent.clone()], &[], &policy())[0])
+            .contains(&FindingKind::InterruptionUnexplained)
+    );
+    let filler = rec(2, 61_000, 58, &[]);
+    let closed = assemble(&[a, c_silent, filler], &[], &policy());
+    assert!(closed[0].resumptions.is_empty());
+    assert!(kinds(&closed[0]).is_empty());
+}
+
+#[test]
+fn r15_1_speech_after_the_next_stop_does_not_explain_an_earlier_resumption() {
+    // A 0-60 s; B 65-75 s silent; C 80-140 s speaks 1 s in: C's speech is 16 s after B's
+    // resumption (inside the 30 s window) but recording stopped in between.
+    let a = notified(rec(1, 0, 60, &[]));
+    let b = rec(2, 65_000, 10, &[]);
+    let c = rec(3, 80_000, 60, &[(1_000, 3_000)]);
+    let acts = assemble(&[a, b, c], &[], &policy());
+    let r = &acts[0].resumptions;
+    assert_eq!(r.len(), 2);
+    assert!(r[0].explanation.is_missing(), "B: {:?}", r[0].explanation);
+    assert!(!r[1].explanation.is_missing(), "C: {:?}", r[1].explanation);
+    // the same holds for the notification: speech after the first stop is not a notification
+    let quiet = rec(1, 0, 10, &[]);
+    let later = rec(2, 20_000, 60, &[(1_000, 7_000)]);
+    let acts = assemble(&[quiet, later], &[], &policy());
+    assert!(acts[0].notification.as_ref().unwrap().is_missing());
+}
+
+#[test]
+fn pauses_inside_a_file_are_interruptions_that_need_an_explanation() {
+    let mut r = notified(rec(1, 0, 120, &[]));
+    r.pauses = vec![(30 * S, 10 * S), (80 * S, 2 * S)];
+    if let Audio::Analysed(s) = &mut r.audio {
+        s.push(speech(41_000, 2_500));
+    }
+    let acts = assemble(&[r.clone()], &[], &policy());
+    assert_eq!(acts[0].resumptions.len(), 1, "the 2 s pause is under the threshold");
+    let res = &acts[0].resumptions[0];
+    assert_eq!(res.kind, ResumptionKind::InsideRecording);
+    assert_eq!(res.offset_ns, 40 * S);
+    assert!(matches!(&res.explanation, Explanation::Found(h) if h.after_ms == 1_000));
+    assert!(kinds(&acts[0]).is_empty(), "inside-file pauses are timestamp_gap findings of the probe");
+    // without the speech: unexplained
+    r.audio = Audio::Analysed(vec![speech(500, 7000)]);
+    assert_eq!(kinds(&assemble(&[r], &[], &policy())[0]), vec![FindingKind::InterruptionUnexplained]);
+}
+
+#[test]
+fn r15_2_a_handover_links_the_other_device_and_checks_the_explanation() {
+    let a = notified(rec(1, 0, 60, &[]));
+    let mut b = rec(2, 80_000, 60, &[(1_000, 4_000)]);
+    b.device_id = "DSJ-2".into();
+    b.continues_from_device = Some("DSJ-1".into());
+    let acts = assemble(std::slice::from_ref(&b), std::slice::from_ref(&a), &policy());
+    assert_eq!(acts.len(), 1);
+    let h = acts[0].handover.as_ref().unwrap();
+    assert_eq!((h.from_device.as_str(), h.from_recording), ("DSJ-1", Some(1)));
+    assert_eq!(acts[0].notification, None, "a continued activity needs no second notification");
+    let r = &acts[0].resumptions[0];
+    assert_eq!(r.kind, ResumptionKind::Handover);
+    assert_eq!(r.gap_ns, 20 * S);
+    assert!(!r.explanation.is_missing());
+    assert_eq!(kinds(&acts[0]), vec![FindingKind::DeviceHandover]);
+    // unexplained hand-over, and the other device's recording unknown
+    let mut silent = b;
+    silent.audio = Audio::Analysed(vec![]);
+    let acts = assemble(&[silent], &[], &policy());
+    assert_eq!(acts[0].handover.as_ref().unwrap().from_recording, None);
+    assert_eq!(kinds(&acts[0]), vec![FindingKind::InterruptionUnexplained, FindingKind::DeviceHandover]);
+}
+
+#[test]
+fn fingerprints_are_stable_across_recomputation() {
+    let recs = [notified(rec(1, 0, 60, &[])), rec(2, 100_000, 60, &[])];
+    let a = activity_findings(&assemble(&recs, &[], &policy())[0], &policy());
+    let mut rev = recs.clone();
+    rev.reverse();
+    let b = activity_findings(&assemble(&rev, &[], &policy())[0], &policy());
+    let fa: Vec<_> = a.iter().map(|f| f.fingerprint.clone()).collect();
+    let fb: Vec<_> = b.iter().map(|f| f.fingerprint.clone()).collect();
+    assert_eq!(fa, fb);
+    assert_eq!(fa.len(), 2);
+    assert!(fa.iter().all(|f| f.contains(":2:")));
+}

@@ -1,0 +1,238 @@
+//! Recomputes the activity a new recording belongs to, inside the recording's transaction.
+//!
+//! Serialised per device: the transaction holds an advisory lock on the device id, so two
+//! workers committing neighbouring segments of one device take turns, and the second one sees the
+//! first one's recording. Whatever the arrival order, the last commit computes the activity from
+//! every recording it has, so the stored result is the one the full set gives.
+
+use crate::DbError;
+use chrono::{DateTime, TimeDelta, Utc};
+use recvault_core::FindingKind;
+use recvault_core::analysis::{
+    Activity, AnalysisPolicy, Audio, RecordingFacts, activity_findings, assemble, pauses_of,
+};
+use recvault_core::probe::{ProbePolicy, ProbeReport};
+use serde_json::json;
+use sqlx::types::Json;
+use sqlx::{Postgres, Row, Transaction};
+use std::collections::{HashMap, HashSet};
+
+/// What an analysis changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AnalysisOutcome {
+    /// The activity the recording is in (`None` when it has no start time to place it by).
+    pub activity_key: Option<String>,
+    /// Findings raised for the first time.
+    pub raised: Vec<FindingKind>,
+    /// Findings that no longer hold (a late segment explained or closed an interruption).
+    pub withdrawn: Vec<FindingKind>,
+}
+
+/// Takes the per-device lock for the rest of the transaction.
+pub(crate) async fn lock_device(tx: &mut Transaction<'_, Postgres>, device_id: &str) -> Result<(), DbError> {
+    sqlx::query("select pg_advisory_xact_lock(hashtextextended('device:' || $1, 0))")
+        .bind(device_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+const FACTS: &str = "select r.id, r.device_id, r.activity_id, r.recorded_start, r.duration_ms, r.continues_from_device, p.report \
+     from recordings r join probe_reports p on p.recording_id = r.id where r.recorded_start is not null and r.device_id = $1";
+
+fn to_facts(rows: Vec<sqlx::postgres::PgRow>, probe: &ProbePolicy) -> Result<Vec<RecordingFacts>, DbError> {
+    rows.into_iter()
+        .map(|r| {
+            let Json(report): Json<ProbeReport> = r.try_get("report")?;
+            let duration_ms: i64 = r.try_get("duration_ms")?;
+            Ok(RecordingFacts {
+                recording_id: r.try_get("id")?,
+                device_id: r.try_get("device_id")?,
+                activity_id: r.try_get("activity_id")?,
+                start: r.try_get("recorded_start")?,
+                duration_ns: u64::try_from(duration_ms).unwrap_or(0) * 1_000_000,
+                pauses: pauses_of(&report, probe),
+                audio: Audio::of(&report),
+                continues_from_device: r.try_get("continues_from_device")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(DbError::from)
+}
+
+/// The device's recordings overlapping `[from, to]`, and every recording of `activity_id`.
+async fn facts_around(
+    tx: &mut Transaction<'_, Postgres>,
+    device: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    activity_id: Option<&str>,
+    probe: &ProbePolicy,
+) -> Result<Vec<RecordingFacts>, DbError> {
+    let sql = format!(
+        "{FACTS} and ((r.recorded_start <= $3 and r.recorded_end >= $2) or (r.activity_id is not null and r.activity_id = $4))"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(device)
+        .bind(from)
+        .bind(to)
+        .bind(activity_id)
+        .fetch_all(&mut **tx)
+        .await?;
+    to_facts(rows, probe)
+}
+
+/// Recomputes the activity holding `recording_id` and syncs its row and findings.
+pub(crate) async fn analyse(
+    tx: &mut Transaction<'_, Postgres>,
+    recording_id: i64,
+    policy: &AnalysisPolicy,
+    probe: &ProbePolicy,
+) -> Result<AnalysisOutcome, DbError> {
+    let row = sqlx::query("select device_id, activity_id, recorded_start, recorded_end from recordings where id = $1")
+        .bind(recording_id)
+        .fetch_one(&mut **tx)
+        .await?;
+    let device: String = row.get("device_id");
+    let activity_id: Option<String> = row.get("activity_id");
+    let (Some(start), Some(end)) =
+        (row.get::<Option<DateTime<Utc>>, _>("recorded_start"), row.get::<Option<DateTime<Utc>>, _>("recorded_end"))
+    else {
+        return Ok(AnalysisOutcome::default());
+    };
+
+    // Widen the window until the activity no longer touches its edges (chains of files).
+    let gap = TimeDelta::nanoseconds(i64::try_from(policy.activity_gap_ns).unwrap_or(i64::MAX));
+    let mut margin = TimeDelta::hours(12);
+    let (facts, activity) = loop {
+        let (from, to) = (start - margin - gap, end + margin + gap);
+        let facts = facts_around(tx, &device, from, to, activity_id.as_deref(), probe).await?;
+        let others = handover_sources(tx, &facts, probe).await?;
+        let activity = assemble(&facts, &others, policy)
+            .into_iter()
+            .find(|a| a.recording_ids.contains(&recording_id))
+            .ok_or_else(|| DbError::Corrupt(format!("recording {recording_id} is in no activity")))?;
+        let inside = activity.start - gap > from && activity.end + gap < to;
+        if inside || margin > TimeDelta::days(14) {
+            break (facts, activity);
+        }
+        margin = margin * 4;
+    };
+    drop(facts);
+    store(tx, &activity, policy).await
+}
+
+/// R15.2: recordings of the devices that recordings here continue from.
+async fn handover_sources(
+    tx: &mut Transaction<'_, Postgres>,
+    facts: &[RecordingFacts],
+    probe: &ProbePolicy,
+) -> Result<Vec<RecordingFacts>, DbError> {
+    let mut out = Vec::new();
+    for f in facts {
+        if let Some(from) = &f.continues_from_device {
+            let sql = format!("{FACTS} and r.recorded_end between $2 and $3");
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(from)
+                .bind(f.start - TimeDelta::hours(2))
+                .bind(f.start + TimeDelta::minutes(10))
+                .fetch_all(&mut **tx)
+                .await?;
+            out.extend(to_facts(rows, probe)?);
+        }
+    }
+    Ok(out)
+}
+
+async fn store(
+    tx: &mut Transaction<'_, Postgres>,
+    a: &Activity,
+    policy: &AnalysisPolicy,
+) -> Result<AnalysisOutcome, DbError> {
+    // The rows this activity replaces: any that shares a recording with it, or has its key.
+    let old_ids: Vec<i64> = sqlx::query_scalar(
+        "select id from activities where device_id = $1 and (recording_ids && $2 or activity_key = $3)",
+    )
+    .bind(&a.device_id)
+    .bind(&a.recording_ids)
+    .bind(&a.key)
+    .fetch_all(&mut **tx)
+    .await?;
+    let old: Vec<(i64, String, String)> = sqlx::query_as(
+        "select id, fingerprint, kind from findings where activity_ref = any($1) and withdrawn_at is null and fingerprint is not null",
+    )
+    .bind(&old_ids)
+    .fetch_all(&mut **tx)
+    .await?;
+
+    let summary = json!({ "resumptions": a.resumptions, "notification": a.notification, "handover": a.handover });
+    let id: i64 = sqlx::query_scalar(
+        "insert into activities (device_id, activity_key, activity_id, started_at, ended_at, recording_ids, summary) \
+         values ($1,$2,$3,$4,$5,$6,$7) on conflict (device_id, activity_key) do update set \
+           activity_id = excluded.activity_id, started_at = excluded.started_at, ended_at = excluded.ended_at, \
+           recording_ids = excluded.recording_ids, summary = excluded.summary, analysed_at = now() \
+         returning id",
+    )
+    .bind(&a.device_id)
+    .bind(&a.key)
+    .bind(&a.activity_id)
+    .bind(a.start)
+    .bind(a.end)
+    .bind(&a.recording_ids)
+    .bind(Json(&summary))
+    .fetch_one(&mut **tx)
+    .await?;
+
+    let new = activity_findings(a, policy);
+    let new_prints: HashMap<&str, usize> = new.iter().enumerate().map(|(i, f)| (f.fingerprint.as_str(), i)).collect();
+    let mut outcome = AnalysisOutcome { activity_key: Some(a.key.clone()), ..AnalysisOutcome::default() };
+    let mut kept: HashSet<&str> = HashSet::new();
+    for (fid, print, kind) in &old {
+        match new_prints.get(print.as_str()) {
+            Some(&i) => {
+                let f = &new[i].finding;
+                sqlx::query("update findings set activity_ref = $2, summary = $3, evidence = $4 where id = $1")
+                    .bind(fid)
+                    .bind(id)
+                    .bind(&f.summary)
+                    .bind(Json(&f.evidence))
+                    .execute(&mut **tx)
+                    .await?;
+                kept.insert(print.as_str());
+            }
+            None => {
+                sqlx::query("update findings set withdrawn_at = now() where id = $1")
+                    .bind(fid)
+                    .execute(&mut **tx)
+                    .await?;
+                outcome.withdrawn.extend(FindingKind::from_code(kind));
+            }
+        }
+    }
+    for f in new.iter().filter(|f| !kept.contains(f.fingerprint.as_str())) {
+        let inserted = sqlx::query(
+            "insert into findings (recording_id, kind, requirement, severity, summary, evidence, activity_ref, fingerprint) \
+             values ($1,$2,$3,$4,$5,$6,$7,$8) \
+             on conflict (fingerprint) where fingerprint is not null and withdrawn_at is null do nothing",
+        )
+        .bind(f.recording_id)
+        .bind(f.finding.kind.code())
+        .bind(f.finding.requirement())
+        .bind(f.finding.severity.code())
+        .bind(&f.finding.summary)
+        .bind(Json(&f.finding.evidence))
+        .bind(id)
+        .bind(&f.fingerprint)
+        .execute(&mut **tx)
+        .await?;
+        if inserted.rows_affected() == 1 {
+            outcome.raised.push(f.finding.kind);
+        }
+    }
+    sqlx::query("delete from activities where id = any($1) and id <> $2")
+        .bind(&old_ids)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(outcome)
+}
