@@ -44,7 +44,17 @@ say "station st-gulou-01 submits them"
   --station-id st-gulou-01 --unit zhidui --device DSJ-0043 --officer 35010003 \
   --event-type penalty_inquiry --party "某餐馆" --case-id FZCG-2026-0001 --disputed
 "$BIN" station submit "$SAMPLES/not-a-recording.mp4" --station-id st-gulou-01 --device DSJ-0044 --officer 35010004
-SUBMITTED=7
+
+say "an activity on DSJ-0045: three recordings, two hours ago (R12.1, R13.1, R15.1)"
+ACTIVITY="${CARGO_TARGET_DIR:-target}/demo/activity"
+T0=$(date -u -d '2 hours ago' +%s)
+"$BIN" fixtures activity --out "$ACTIVITY" >"$ACTIVITY.list"
+while IFS=$'\t' read -r file offset; do
+  start=$(date -u -d "@$(awk -v t="$T0" -v o="$offset" 'BEGIN { printf "%.3f", t + o }')" +%Y-%m-%dT%H:%M:%S.%3NZ)
+  "$BIN" station submit "$file" --station-id st-gulou-01 --device DSJ-0045 --officer 35010005 \
+    --event-type penalty_inspection --recorded-start "$start"
+done <"$ACTIVITY.list"
+SUBMITTED=10
 
 say "worker (metrics at http://$RECVAULT_WORKER__METRICS_ADDR/metrics)"
 RECVAULT_LOG__FILTER=info "$BIN" worker &
@@ -63,6 +73,8 @@ say "archived recordings"
 "$BIN" recordings --limit 10
 say "quarantined"
 "$BIN" quarantine --limit 5
+say "timeline of DSJ-0045 (what a supervisor reads)"
+"$BIN" timeline --device DSJ-0045
 cat <<MSG
 
 Done. Jobs settled this run: $settled (re-running the demo re-submits the same files: the worker
@@ -70,5 +82,6 @@ acknowledges them as duplicates). Next:
   $BIN worker                      # keep a worker running; metrics at http://$RECVAULT_WORKER__METRICS_ADDR/metrics
   $BIN probe $SAMPLES/*.mp4        # the worker's verification on local files, as JSON
   $BIN recordings --json           # what Postgres holds
+  $BIN timeline --device DSJ-0045  # activities, interruptions, speech, findings
   eval "\$(deploy/local/stack.sh env)"   # the environment these commands need
 MSG

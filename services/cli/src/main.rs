@@ -34,7 +34,7 @@ enum Command {
     /// List archived recordings with their findings
     Recordings(commands::recordings::Args),
     /// List quarantined files and why
-    Quarantine(commands::recordings::QuarantineArgs),
+    Quarantine(commands::recordings::Args),
     /// A device's, officer's or activity's recordings, interruptions, speech and findings (R12.1-R17.1)
     Timeline(commands::timeline::Args),
     /// Print the JSON Schema of the upload job contract v1

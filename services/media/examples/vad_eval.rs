@@ -110,22 +110,6 @@ impl VoiceDetector for Always {
 
 type Make = Box<dyn Fn() -> Box<dyn VoiceDetector>>;
 
-struct Boxed(Box<dyn VoiceDetector>);
-impl VoiceDetector for Boxed {
-    fn frame_len(&self) -> usize {
-        self.0.frame_len()
-    }
-    fn score(&mut self, frame: &[i16]) -> f32 {
-        self.0.score(frame)
-    }
-    fn reset(&mut self) {
-        self.0.reset();
-    }
-    fn describe(&self) -> String {
-        self.0.describe()
-    }
-}
-
 struct Candidate {
     name: String,
     make: Make,
@@ -376,7 +360,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let mut per_file = Vec::new();
             for chunks in files {
                 let t = Instant::now();
-                let mut analyzer = Analyzer::new(Boxed((c.make)()), c.rules);
+                let mut analyzer = Analyzer::new((c.make)(), c.rules);
                 for (pts, samples) in chunks {
                     analyzer.push(*pts, samples);
                 }

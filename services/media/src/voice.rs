@@ -393,6 +393,25 @@ impl Detector {
     }
 }
 
+/// A boxed detector is a detector (for choosing one at run time).
+impl<D: VoiceDetector + ?Sized> VoiceDetector for Box<D> {
+    fn frame_len(&self) -> usize {
+        (**self).frame_len()
+    }
+
+    fn score(&mut self, frame: &[i16]) -> f32 {
+        (**self).score(frame)
+    }
+
+    fn reset(&mut self) {
+        (**self).reset();
+    }
+
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+}
+
 impl VoiceDetector for Detector {
     fn frame_len(&self) -> usize {
         self.0.frame_len()

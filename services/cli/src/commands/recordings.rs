@@ -11,20 +11,10 @@ pub struct Args {
     /// How many, newest first
     #[arg(long, default_value_t = 20)]
     limit: i64,
-    /// Only the recording a job produced
+    /// Only what a job produced
     #[arg(long)]
     job: Option<String>,
     /// JSON instead of text
-    #[arg(long)]
-    json: bool,
-}
-
-#[derive(Debug, clap::Args)]
-pub struct QuarantineArgs {
-    #[arg(long, default_value_t = 20)]
-    limit: i64,
-    #[arg(long)]
-    job: Option<String>,
     #[arg(long)]
     json: bool,
 }
@@ -74,7 +64,7 @@ pub async fn run(settings: Settings, a: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn run_quarantine(settings: Settings, a: QuarantineArgs) -> anyhow::Result<ExitCode> {
+pub async fn run_quarantine(settings: Settings, a: Args) -> anyhow::Result<ExitCode> {
     let db = Db::connect(&settings.database).await.context("connecting to postgres")?;
     let rows = db.quarantined(a.limit, a.job.as_deref()).await?;
     if a.json {

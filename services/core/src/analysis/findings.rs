@@ -2,7 +2,7 @@
 //! activity is recomputed, so unchanged findings keep their identity and new or withdrawn ones can
 //! be told apart.
 
-use super::{Activity, Explanation, ResumptionKind};
+use super::{Activity, Explanation, ResumptionKind, SpeechHit};
 use crate::finding::{Finding, FindingKind, Severity};
 use serde_json::json;
 
@@ -18,6 +18,18 @@ pub struct ActivityFinding {
 
 fn ms_of(ns: u64) -> u64 {
     ns / 1_000_000
+}
+
+/// "first speech 12.0 s after, lasting 1.5 s", or `none` when there was no speech at all.
+fn nearest_speech(nearest: Option<&SpeechHit>, after: &str, none: &str) -> String {
+    match nearest {
+        Some(n) => format!(
+            "first speech {:.1} s {after}, lasting {:.1} s",
+            n.after_ms as f64 / 1000.0,
+            n.duration_ms as f64 / 1000.0
+        ),
+        None => none.into(),
+    }
 }
 
 /// R12.1, R13.1, R15.1, R15.2: the findings of one activity.
@@ -55,14 +67,7 @@ pub fn activity_findings(a: &Activity, policy: &super::AnalysisPolicy) -> Vec<Ac
             ResumptionKind::Handover => {}
         }
         if let Explanation::Missing { nearest } = &r.explanation {
-            let what = match nearest {
-                Some(n) => format!(
-                    "first speech {:.1} s after, lasting {:.1} s",
-                    n.after_ms as f64 / 1000.0,
-                    n.duration_ms as f64 / 1000.0
-                ),
-                None => "no speech after it".into(),
-            };
+            let what = nearest_speech(nearest.as_ref(), "after", "no speech after it");
             out.push(ActivityFinding {
                 recording_id: r.recording_id,
                 fingerprint: format!("interruption_unexplained:{}:{at}", r.recording_id),
@@ -70,8 +75,8 @@ pub fn activity_findings(a: &Activity, policy: &super::AnalysisPolicy) -> Vec<Ac
                     kind: FindingKind::InterruptionUnexplained,
                     severity: Severity::Warning,
                     summary: format!(
-                        "no spoken explanation (speech of {min_s:.1} s within {window_s} s) after recording resumed at {}: {what}",
-                        r.resumed_at.format("%H:%M:%S")
+                        "no spoken explanation (speech of {min_s:.1} s within {window_s} s, before the next stop) after a {:.0} s stop: {what}",
+                        r.gap_ns as f64 / 1e9
                     ),
                     evidence: base,
                 },
@@ -80,14 +85,7 @@ pub fn activity_findings(a: &Activity, policy: &super::AnalysisPolicy) -> Vec<Ac
     }
     if let Some(Explanation::Missing { nearest }) = &a.notification {
         let first = a.recording_ids[0];
-        let what = match nearest {
-            Some(n) => format!(
-                "first speech {:.1} s in, lasting {:.1} s",
-                n.after_ms as f64 / 1000.0,
-                n.duration_ms as f64 / 1000.0
-            ),
-            None => "no speech at all".into(),
-        };
+        let what = nearest_speech(nearest.as_ref(), "in", "no speech at all");
         out.push(ActivityFinding {
             recording_id: first,
             fingerprint: format!("notification_missing:{first}:{}", a.start.timestamp_millis()),
@@ -95,7 +93,8 @@ pub fn activity_findings(a: &Activity, policy: &super::AnalysisPolicy) -> Vec<Ac
                 kind: FindingKind::NotificationMissing,
                 severity: Severity::Warning,
                 summary: format!(
-                    "no speech within {} s of the activity's start: {what}",
+                    "no speech of {:.1} s within {} s of the activity's start (before recording first stopped): {what}",
+                    policy.notification_min_speech_ns as f64 / 1e9,
                     policy.notification_window_ns / 1_000_000_000
                 ),
                 evidence: json!({ "activity": a.key, "start": a.start, "notification": a.notification }),
