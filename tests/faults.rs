@@ -128,9 +128,18 @@ fn spawn_worker_process(settings: &recvault_worker::Settings) -> tokio::process:
         .expect("spawn recvault worker")
 }
 
-async fn wait_for_consumer(env: &TestEnv, n: u32) {
+/// Waits for the worker process to consume; fails at once (with its exit status) if it died
+/// (a stale binary, say: `cargo test --workspace` rebuilds it).
+async fn wait_for_consumer(env: &TestEnv, worker: &mut tokio::process::Child) {
     let q = env.broker.topology().work_queue.clone();
-    eventually("a consumer on the work queue", WAIT, || async { env.broker.depth(&q).await.unwrap().1 >= n }).await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while env.broker.depth(&q).await.unwrap().1 < 1 {
+        if let Some(status) = worker.try_wait().unwrap() {
+            panic!("the worker process exited before consuming ({status}); see its log above");
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no consumer on the work queue after {WAIT:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 async fn attempts_started(env: &TestEnv, job_id: &str) -> usize {
@@ -147,7 +156,7 @@ async fn a_worker_killed_mid_job_is_redelivered_and_the_job_completes_exactly_on
     let bucket = env.settings.s3.archive_bucket.clone();
 
     let mut first = spawn_worker_process(&p.settings);
-    wait_for_consumer(&env, 1).await;
+    wait_for_consumer(&env, &mut first).await;
     // Hold the worker at its download, so the job is in flight but not yet archived.
     p.s3.set(Mode::Stall);
     let job = env.station.submit(&path, &TestEnv::file_info("DSJ-0303")).await.unwrap();
@@ -187,7 +196,7 @@ async fn sigterm_hands_an_unfinished_job_back_and_exits_cleanly() {
     let p = proxied(&env).await;
     let (path, _) = env.fixture("sigterm.mp4", &RecordingSpec { seed: 45, ..RecordingSpec::default() });
     let mut first = spawn_worker_process(&p.settings);
-    wait_for_consumer(&env, 1).await;
+    wait_for_consumer(&env, &mut first).await;
     p.s3.set(Mode::Stall);
     let job = env.station.submit(&path, &TestEnv::file_info("DSJ-0304")).await.unwrap();
     eventually("the first attempt", WAIT, || async { attempts_started(&env, job.job_id()).await == 1 }).await;

@@ -172,6 +172,24 @@ async fn r19_1_the_same_bytes_from_a_disputed_job_raise_retention_never_lower_it
     let bucket = &env.settings.s3.archive_bucket;
     assert_eq!(env.store.retention_tag(bucket, &rows[0].archive_key).await.unwrap().as_deref(), Some("permanent"));
     assert!(env.store.head(bucket, &rows[0].archive_key).await.unwrap().unwrap().legal_hold);
+
+    // R19.1 and R21.1 hold in the database for every client, not only in recvault's code
+    let pool = env.db.pool();
+    let id = rows[0].id;
+    for (sql, rule) in [
+        ("update recordings set retention_class = 'two_years' where id = $1", "R19.1"),
+        ("update recordings set legal_hold = false where id = $1", "R19.1"),
+        ("update recordings set archive_key = 'elsewhere' where id = $1", "R21.1"),
+        ("delete from recordings where id = $1", "R21.1"),
+    ] {
+        let err = sqlx::query(sql).bind(id).execute(pool).await.unwrap_err().to_string();
+        assert!(err.contains(rule), "{sql}: {err}");
+    }
+    sqlx::query("update recordings set location = 'corrected address' where id = $1")
+        .bind(id)
+        .execute(pool)
+        .await
+        .unwrap();
     env.finish().await;
 }
 
