@@ -84,6 +84,30 @@ impl Report {
                 ratio(base.median().as_secs_f64() / ours.median().as_secs_f64())
             );
         }
+        // Issue 3: what the speech analysis costs, against the probe without it and against ffmpeg's
+        // decode of the same audio to 16 kHz mono.
+        for v in &self.verify {
+            let speech = v.get(Variant::Probe);
+            if let Some((_, plain)) = v.timings.iter().find(|(x, _)| *x == Variant::ProbeNoSpeech) {
+                let _ = writeln!(
+                    t,
+                    "| 4 | verify with speech analysis (`verify_blocking`) vs the same without it (`probe.speech = false`) | {} | {} | {} | {} |",
+                    v.set.describe(),
+                    samples_cell(speech, v.set.bytes),
+                    samples_cell(plain, v.set.bytes),
+                    ratio(plain.median().as_secs_f64() / speech.median().as_secs_f64())
+                );
+            }
+            let ffmpeg = v.get(Variant::FfmpegAudio);
+            let _ = writeln!(
+                t,
+                "| 4 | verify with speech analysis (`verify_blocking`) vs `ffmpeg` decoding the audio to 16 kHz mono | {} | {} | {} | {} |",
+                v.set.describe(),
+                samples_cell(speech, v.set.bytes),
+                samples_cell(ffmpeg, v.set.bytes),
+                ratio(ffmpeg.median().as_secs_f64() / speech.median().as_secs_f64())
+            );
+        }
         for label in self.sets() {
             let runs = self.runs(label);
             let Some(r) = median_run(&runs) else { continue };
@@ -117,7 +141,7 @@ impl Report {
             );
         }
         t.push_str(
-            "\nRatios 1 and 2 are recvault's throughput ÷ the baseline's (above 1: recvault is faster); ratio 3 is peak ÷ idle RSS. MB = 10⁶ bytes, MiB = 2²⁰.\n",
+            "\nRatios 1, 2 and 4 are recvault's throughput ÷ the baseline's (above 1: recvault is faster); ratio 3 is peak ÷ idle RSS. MB = 10⁶ bytes, MiB = 2²⁰.\n",
         );
         t
     }
@@ -209,10 +233,20 @@ impl Report {
         row("**ingest window: first publish → last commit**", &|r| {
             format!("**{}**", rate(r.set.bytes, r.set.files.len(), r.window))
         });
-        row("ingest windows of every run of the set (this column is the median run)", &|r| {
-            let mut w: Vec<String> = self.runs(r.set.label).iter().map(|x| secs(x.window)).collect();
-            w.sort();
-            w.join(", ")
+        row("every run of the set: window (ratio to its own plain PutObject); this column is the median run", &|r| {
+            let mut w: Vec<&IngestRun> = self.runs(r.set.label);
+            w.sort_by_key(|x| x.window);
+            w.iter()
+                .map(|x| format!("{} ({:.2}×)", secs(x.window), x.plain_put.as_secs_f64() / x.window.as_secs_f64()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        });
+        row("every run of the set: worker peak RSS", &|r| {
+            self.runs(r.set.label)
+                .iter()
+                .map(|x| format!("{:.1} MiB", kib_to_mib(x.worker_hwm_kb)))
+                .collect::<Vec<_>>()
+                .join(", ")
         });
         let mut stage_names: Vec<String> = Vec::new();
         for st in runs.iter().flat_map(|r| &r.stages) {

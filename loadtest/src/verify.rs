@@ -30,12 +30,12 @@ pub enum Variant {
     ProbeNoSpeech,
     Blake3,
     Sha256,
-    HashSplit,
     Overlapped,
     Baseline,
     Ffprobe,
     B3sum,
     Sha256sum,
+    FfmpegAudio,
 }
 
 impl Variant {
@@ -46,30 +46,32 @@ impl Variant {
         Self::ProbeNoSpeech,
         Self::Blake3,
         Self::Sha256,
-        Self::HashSplit,
         Self::Overlapped,
         Self::Baseline,
         Self::Ffprobe,
         Self::B3sum,
         Self::Sha256sum,
+        Self::FfmpegAudio,
     ];
 
     pub fn label(self) -> &'static str {
         match self {
             Self::Ours => "**ours**: `hash_file` then `verify_blocking` (what the worker runs)",
-            Self::Hash => "↳ `hash_file` alone (BLAKE3 + SHA-256, one thread)",
+            Self::Hash => "↳ `hash_file` alone (BLAKE3, and SHA-256 on a second thread)",
             Self::Probe => "↳ `verify_blocking` alone (box walk + qtdemux packet walk + assess, worker defaults)",
             Self::ProbeNoSpeech => {
                 "  ↳ `verify_blocking` with `probe.speech = false` (no AAC decode, no voice detection)"
             }
             Self::Blake3 => "  ↳ BLAKE3 alone (`blake3` crate, one thread, 1 MiB reads)",
             Self::Sha256 => "  ↳ SHA-256 alone (`sha2` 0.10, one thread, 1 MiB reads)",
-            Self::HashSplit => "variant: BLAKE3 ∥ SHA-256 on two threads, file read once",
             Self::Overlapped => "variant: `hash_file` ∥ `verify_blocking` on two threads",
             Self::Baseline => "**baseline**: `ffprobe -v error -show_packets` then `b3sum`",
             Self::Ffprobe => "↳ `ffprobe -v error -show_packets` alone (stdout to /dev/null)",
             Self::B3sum => "↳ `b3sum` alone (mmap, multithreaded)",
             Self::Sha256sum => "reference: `sha256sum` (coreutils)",
+            Self::FfmpegAudio => {
+                "reference: `ffmpeg` decoding the audio to 16 kHz mono (`-vn -ac 1 -ar 16000 -f s16le`)"
+            }
         }
     }
 }
@@ -173,9 +175,6 @@ fn time(v: Variant, files: &[PathBuf], policy: &ProbePolicy) -> anyhow::Result<D
                 read_chunks(f, |c| h.update(c))?;
                 std::hint::black_box(h.finalize());
             }
-            Variant::HashSplit => {
-                std::hint::black_box(hash_split(f)?);
-            }
             Variant::Overlapped => std::thread::scope(|s| -> anyhow::Result<()> {
                 let hashing = s.spawn(|| hash_file(f));
                 std::hint::black_box(verify_blocking(f, policy)?);
@@ -189,6 +188,7 @@ fn time(v: Variant, files: &[PathBuf], policy: &ProbePolicy) -> anyhow::Result<D
             Variant::Ffprobe => tool("ffprobe", &["-v", "error", "-show_packets"], f)?,
             Variant::B3sum => tool("b3sum", &[], f)?,
             Variant::Sha256sum => tool("sha256sum", &[], f)?,
+            Variant::FfmpegAudio => ffmpeg_audio(f)?,
         }
     }
     Ok(t.elapsed())
@@ -208,45 +208,22 @@ fn read_chunks(path: &Path, mut each: impl FnMut(&[u8])) -> std::io::Result<u64>
     }
 }
 
-/// BLAKE3 on this thread and SHA-256 on another, fed the same chunks (a few buffers go round, so
-/// no chunk is allocated twice): what `hash_and_write` could do to take SHA-256 off the critical
-/// path.
-fn hash_split(path: &Path) -> std::io::Result<(blake3::Hash, [u8; 32])> {
-    const BUFFERS: usize = 4;
-    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<(Vec<u8>, usize)>(BUFFERS);
-    let (empty_tx, empty_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(BUFFERS);
-    for _ in 0..BUFFERS {
-        let _ = empty_tx.send(vec![0u8; CHUNK]);
+/// `ffmpeg -i F -vn -ac 1 -ar 16000 -f s16le -y /dev/null`: the standard tool's audio decode to
+/// what the worker's speech detection reads.
+fn ffmpeg_audio(file: &Path) -> anyhow::Result<()> {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(file)
+        .args(["-vn", "-ac", "1", "-ar", "16000", "-f", "s16le", "-y", "/dev/null"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .context("running ffmpeg (is it installed?)")?;
+    if !out.status.success() {
+        return Err(anyhow!("ffmpeg {}: {}", file.display(), String::from_utf8_lossy(&out.stderr).trim()));
     }
-    std::thread::scope(|s| {
-        let sha = s.spawn(move || {
-            let mut h = sha2::Sha256::new();
-            for (buf, n) in full_rx {
-                h.update(&buf[..n]);
-                let _ = empty_tx.send(buf);
-            }
-            <[u8; 32]>::from(h.finalize())
-        });
-        let mut b3 = blake3::Hasher::new();
-        let mut f = std::fs::File::open(path)?;
-        let read = (|| {
-            while let Ok(mut buf) = empty_rx.recv() {
-                let n = f.read(&mut buf)?;
-                if n == 0 {
-                    break;
-                }
-                b3.update(&buf[..n]);
-                if full_tx.send((buf, n)).is_err() {
-                    break;
-                }
-            }
-            std::io::Result::Ok(())
-        })();
-        drop(full_tx);
-        let sha = sha.join().map_err(|_| std::io::Error::other("sha-256 thread panicked"))?;
-        read?;
-        Ok((b3.finalize(), sha))
-    })
+    Ok(())
 }
 
 fn tool(name: &str, args: &[&str], file: &Path) -> anyhow::Result<()> {
@@ -262,29 +239,4 @@ fn tool(name: &str, args: &[&str], file: &Path) -> anyhow::Result<()> {
         bail!("{name} {}: {} {}", file.display(), out.status, String::from_utf8_lossy(&out.stderr).trim());
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::io::Write;
-
-    #[test]
-    fn the_split_hasher_agrees_with_hash_file() {
-        let mut f = tempfile_in_target();
-        let data: Vec<u8> = (0..3_500_000u32).map(|i| (i % 253) as u8).collect();
-        f.1.write_all(&data).unwrap();
-        drop(f.1);
-        let (b3, sha) = hash_split(&f.0).unwrap();
-        let h = hash_file(&f.0).unwrap();
-        assert_eq!(*b3.as_bytes(), h.blake3.0);
-        assert_eq!(sha, h.sha256.0);
-        std::fs::remove_file(&f.0).unwrap();
-    }
-
-    fn tempfile_in_target() -> (PathBuf, std::fs::File) {
-        let p = std::env::temp_dir().join(format!("loadtest-{}.bin", uuid::Uuid::new_v4().simple()));
-        let f = std::fs::File::create(&p).unwrap();
-        (p, f)
-    }
 }
