@@ -1,5 +1,5 @@
 //! Compares voice-activity detectors on the labelled evaluation corpus and prints the tables of
-//! `VAD.md`: `cargo run --release -p recvault-media --example vad_eval -- [--dir D] [--scale N]
+//! `ACCURACY.md` (the detector comparison): `cargo run --release -p recvault-media --example vad_eval -- [--dir D] [--scale N]
 //! [--seed S] [--candidates all|shipped]`.
 //!
 //! The corpus (recvault-fixtures' `evaluation_corpus`) is generated into `D` once and reused (its

@@ -8,7 +8,7 @@
 //!
 //! With `policy.speech`, the packet walk also decodes the first AAC track (same pass, the media is
 //! read once) and a voice-activity detector finds speech in it ([`ProbeReport::audio`], R13.1,
-//! R15.1); `VAD.md` beside this crate records how the detector was chosen.
+//! R15.1); `ACCURACY.md` at the repository root records how the detector was chosen.
 //!
 //! A bad file is never an error: it yields a report whose facts make `assess` reject or flag it.
 //! [`MediaError`] is for the environment (file unreadable, GStreamer or a plugin missing).

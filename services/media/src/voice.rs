@@ -9,7 +9,7 @@
 //! sees the jump and closes any open segment. Frames inside a stretch are timed from the stretch's
 //! first timestamp plus whole samples, so rounding never accumulates.
 //!
-//! The shipped [`Detector`] is earshot's network behind a [`BandGate`] (why: `VAD.md`); any
+//! The shipped [`Detector`] is earshot's network behind a [`BandGate`] (why: `ACCURACY.md` at the repository root); any
 //! [`VoiceDetector`] can stand in its place through [`crate::probe_with`], which is how the
 //! candidates were compared.
 
@@ -376,7 +376,7 @@ impl VoiceDetector for Earshot {
     }
 }
 
-/// The detector the probe uses (see `VAD.md`).
+/// The detector the probe uses (see `ACCURACY.md`).
 #[derive(Debug)]
 pub struct Detector(Gated<Earshot>);
 

@@ -275,7 +275,7 @@ fn render(
     let _ = writeln!(out, "## Evaluation run\n");
     let _ = writeln!(
         out,
-        "`recvault eval --scale {scale} --seed {seed}`: {activities} activities, {:.0} s of recordings, generated in {:.0} s, \
+        "`recvault eval --scale {scale} --seed {seed}`: {activities} activities, {:.0} s of recording timeline, generated in {:.0} s, \
          analysed in {:.0} s ({:.0}x real time). Checks: explanation within {} s lasting >= {:.1} s (R15.1), notification \
          within {} s lasting >= {:.1} s (R13.1), interruption threshold {:.1} s (R12.1).\n",
         audio,
