@@ -236,6 +236,29 @@ async fn r15_2_a_device_handover_is_linked_and_shown_on_the_timeline() {
     assert!(text.contains("continues from device DSJ-X"), "{text}");
     assert!(text.contains("handed over") && text.contains("ok: speech"), "{text}");
     assert!(text.contains("R15.2 device_handover"), "{text}");
+
+    // the other order: the continuing device docks first, the one that stopped later
+    let (p, q) = (notified(&env, "p.mp4", 43), explained(&env, "q.mp4", 44));
+    let worker = env.start_worker().await;
+    let jq = env
+        .submit_at(&q, "DSJ-Q", at(1000), at(4600), |w| {
+            w.activity = Some(recvault_core::job::ActivityV1 {
+                continues_from_device: Some("DSJ-P".into()),
+                ..Default::default()
+            });
+        })
+        .await;
+    env.wait_for_job(jq.job_id(), WAIT).await;
+    assert!(activities_of(&env, "DSJ-Q").await[0].summary["handover"]["from_recording"].is_null(), "not docked yet");
+    let jp = env.submit_at(&p, "DSJ-P", at(975), at(4700), |_| {}).await;
+    env.wait_for_job(jp.job_id(), WAIT).await;
+    worker.stop().await;
+    let rp = env.recording_of(jp.job_id()).await;
+    assert_eq!(
+        activities_of(&env, "DSJ-Q").await[0].summary["handover"]["from_recording"],
+        rp,
+        "linked once it arrived"
+    );
     env.finish().await;
 }
 

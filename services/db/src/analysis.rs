@@ -82,8 +82,43 @@ async fn facts_around(
     to_facts(rows, probe)
 }
 
-/// Recomputes the activity holding `recording_id` and syncs its row and findings.
+/// Recomputes the activity holding `recording_id` and syncs its row and findings; then, R15.2,
+/// the activities on other devices that say they continue this device's recording around that
+/// time, since they link to it and it may have arrived after them.
 pub(crate) async fn analyse(
+    tx: &mut Transaction<'_, Postgres>,
+    recording_id: i64,
+    policy: &AnalysisPolicy,
+    probe: &ProbePolicy,
+) -> Result<AnalysisOutcome, DbError> {
+    let mut outcome = analyse_one(tx, recording_id, policy, probe).await?;
+    for (device, continuing) in continuations(tx, recording_id).await? {
+        // Lock order is always "this device, then the one continuing it"; a cycle of hand-overs
+        // would be a deadlock that Postgres breaks by failing one transaction, which is retried.
+        lock_device(tx, &device).await?;
+        let more = analyse_one(tx, continuing, policy, probe).await?;
+        outcome.raised.extend(more.raised);
+        outcome.withdrawn.extend(more.withdrawn);
+    }
+    Ok(outcome)
+}
+
+/// Recordings of other devices that continue from this recording's device and start from 10
+/// minutes before it ends to 2 hours after (the window `handover_sources` looks back over).
+async fn continuations(tx: &mut Transaction<'_, Postgres>, recording_id: i64) -> Result<Vec<(String, i64)>, DbError> {
+    Ok(sqlx::query_as(
+        "select distinct on (c.device_id) c.device_id, c.id from recordings r \
+         join recordings c on c.continues_from_device = r.device_id and c.device_id <> r.device_id \
+         where r.id = $1 and r.recorded_end is not null and c.recorded_start is not null \
+           and c.recorded_start between r.recorded_end - interval '10 minutes' and r.recorded_end + interval '2 hours' \
+         order by c.device_id, c.recorded_start",
+    )
+    .bind(recording_id)
+    .fetch_all(&mut **tx)
+    .await?)
+}
+
+async fn analyse_one(
     tx: &mut Transaction<'_, Postgres>,
     recording_id: i64,
     policy: &AnalysisPolicy,
