@@ -189,13 +189,14 @@ impl UploadJob {
         if wire.schema_version != SCHEMA_VERSION {
             return Err(JobError::UnsupportedVersion(u64::from(wire.schema_version)));
         }
-        check_id("job_id", &wire.job_id)?;
+        // Identifiers the job id is usually built from come first, so their error names them.
         check_id("station_id", &wire.station_id)?;
+        check_id("device_id", &wire.device_id)?;
+        check_id("job_id", &wire.job_id)?;
         check_id("unit", &wire.unit)?;
         if let Some(squad) = &wire.squad {
             check_id("squad", squad)?;
         }
-        check_id("device_id", &wire.device_id)?;
         if wire.officer_ids.is_empty() {
             return Err(invalid("officer_ids", "at least one officer is required"));
         }

@@ -214,7 +214,7 @@ impl Default for LogConfig {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("configuration: {0}")]
+#[error(transparent)]
 pub struct SettingsError(#[from] Box<figment::Error>);
 
 impl Settings {

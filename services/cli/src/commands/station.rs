@@ -128,7 +128,7 @@ pub async fn run(settings: Settings, cmd: Command) -> anyhow::Result<ExitCode> {
             Ok(job) => println!("{}\t{}\t{}", job.job_id(), job.source().key, file.display()),
             Err(e) => {
                 failed += 1;
-                eprintln!("recvault: {}: {e}", file.display());
+                eprintln!("recvault: {e}");
             }
         }
     }
