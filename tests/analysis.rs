@@ -8,7 +8,7 @@ use chrono::{DateTime, FixedOffset, TimeDelta};
 use recvault_db::queries::TimelineFilter;
 use recvault_fixtures::spec::RESUMPTION_PINYIN;
 use recvault_fixtures::{AudioSpec, RecordingSpec, SpeechSpec, VideoSpec};
-use recvault_tests::{TestEnv, settings_env};
+use recvault_tests::TestEnv;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -228,7 +228,7 @@ async fn r15_2_a_device_handover_is_linked_and_shown_on_the_timeline() {
     let out = std::process::Command::new(recvault_tests::recvault_bin())
         .args(["timeline", "--device", "DSJ-Y"])
         .env_clear()
-        .envs(settings_env(&env.settings))
+        .envs(env.settings.to_env())
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);

@@ -8,10 +8,11 @@
 #![allow(clippy::unwrap_used)]
 
 use recvault_core::{Blake3Hash, keys};
+use recvault_db::url_with_database;
 use recvault_fixtures::RecordingSpec;
 use recvault_queue::headers;
 use recvault_tests::proxy::{Mode, TcpProxy};
-use recvault_tests::{TestEnv, eventually, recvault_bin, settings_env, with_database};
+use recvault_tests::{TestEnv, eventually, recvault_bin};
 use secrecy::{ExposeSecret, SecretString};
 use std::net::SocketAddr;
 use std::process::Stdio;
@@ -42,7 +43,7 @@ async fn proxied(env: &TestEnv) -> Proxied {
     settings.s3.endpoint = Some(format!("http://{}", s3.addr()));
     let db_name = pg_url.rsplit('/').next().unwrap().split('?').next().unwrap().to_string();
     let (userinfo, _) = pg_url.split_once('@').unwrap();
-    settings.database.url = SecretString::from(with_database(&format!("{userinfo}@{}/x", pg.addr()), &db_name));
+    settings.database.url = SecretString::from(url_with_database(&format!("{userinfo}@{}/x", pg.addr()), &db_name));
     settings.database.acquire_timeout_ms = 1000;
     Proxied { s3, pg, settings }
 }
@@ -120,7 +121,7 @@ fn spawn_worker_process(settings: &recvault_worker::Settings) -> tokio::process:
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HOME", std::env::var("HOME").unwrap_or_default())
         .env("RUST_LOG", "info")
-        .envs(settings_env(settings))
+        .envs(settings.to_env())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)

@@ -45,7 +45,7 @@ impl Names {
         s.worker.shutdown_grace_secs = 10;
         s.worker.id = Some(format!("loadtest-{id}"));
         let db_name = format!("rvload_{id}");
-        s.database.url = SecretString::from(with_database(admin_url, &db_name));
+        s.database.url = SecretString::from(recvault_db::url_with_database(admin_url, &db_name));
         Ok(Self { plain_bucket: format!("rv-{id}-plain"), db_name, admin_url: admin_url.to_string(), settings: s, id })
     }
 
@@ -192,67 +192,15 @@ fn free_port() -> anyhow::Result<SocketAddr> {
     Ok(l.local_addr()?)
 }
 
-/// The same Postgres URL with another database name.
-pub fn with_database(url: &str, db: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
-    let base = base.rsplit_once('/').map_or(base, |(b, _)| b);
-    match query {
-        Some(q) => format!("{base}/{db}?{q}"),
-        None => format!("{base}/{db}"),
-    }
-}
-
-/// The environment that gives a `recvault worker` subprocess exactly these settings.
-pub fn worker_env(s: &Settings) -> Vec<(String, String)> {
-    let delays = s.amqp.retry_delays_ms.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
-    let lock_mode = match s.s3.lock_mode {
-        LockMode::Compliance => "compliance",
-        LockMode::Governance => "governance",
-    };
-    let mut env = vec![
-        ("RECVAULT_AMQP__URL", s.amqp.url.expose_secret().to_string()),
-        ("RECVAULT_AMQP__PREFIX", s.amqp.prefix.clone()),
-        ("RECVAULT_AMQP__RETRY_DELAYS_MS", format!("[{delays}]")),
-        ("RECVAULT_AMQP__DELIVERY_LIMIT", s.amqp.delivery_limit.to_string()),
-        ("RECVAULT_S3__REGION", s.s3.region.clone()),
-        ("RECVAULT_S3__STAGING_BUCKET", s.s3.staging_bucket.clone()),
-        ("RECVAULT_S3__ARCHIVE_BUCKET", s.s3.archive_bucket.clone()),
-        ("RECVAULT_S3__PROBE_BUCKET_PREFIX", s.s3.probe_bucket_prefix.clone()),
-        ("RECVAULT_S3__LOCK_MODE", lock_mode.to_string()),
-        ("RECVAULT_DATABASE__URL", s.database.url.expose_secret().to_string()),
-        ("RECVAULT_WORKER__METRICS_ADDR", s.worker.metrics_addr.to_string()),
-        ("RECVAULT_WORKER__SHUTDOWN_GRACE_SECS", s.worker.shutdown_grace_secs.to_string()),
-        ("RECVAULT_WORKER__CONCURRENCY", s.worker.concurrency.to_string()),
-        ("RECVAULT_WORKER__SPOOL_DIR", s.worker.spool_dir.display().to_string()),
-    ];
-    if let Some(e) = &s.s3.endpoint {
-        env.push(("RECVAULT_S3__ENDPOINT", e.clone()));
-    }
-    if let (Some(id), Some(secret)) = (&s.s3.access_key_id, &s.s3.secret_access_key) {
-        env.push(("RECVAULT_S3__ACCESS_KEY_ID", id.clone()));
-        env.push(("RECVAULT_S3__SECRET_ACCESS_KEY", secret.expose_secret().to_string()));
-    }
-    if let Some(id) = &s.worker.id {
-        env.push(("RECVAULT_WORKER__ID", id.clone()));
-    }
-    env.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn database_urls_keep_their_query() {
-        assert_eq!(with_database("postgres://u:p@h:5432/postgres", "x"), "postgres://u:p@h:5432/x");
-        assert_eq!(with_database("postgres://u@h/postgres?sslmode=disable", "x"), "postgres://u@h/x?sslmode=disable");
-    }
-
-    #[test]
     fn the_worker_environment_round_trips_through_settings() {
         let base = Settings::default();
         let names = Names::new(&base, "postgres://u@h/postgres", 3, Path::new("/tmp/x")).unwrap();
-        let env = worker_env(&names.settings);
+        let env = names.settings.to_env();
         let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
         assert_eq!(get("RECVAULT_S3__LOCK_MODE").as_deref(), Some("governance"));
         assert_eq!(get("RECVAULT_WORKER__CONCURRENCY").as_deref(), Some("3"));

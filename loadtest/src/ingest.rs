@@ -14,7 +14,7 @@
 //!    worker exits on its own.
 
 use crate::corpus::FileSet;
-use crate::deploy::{Deployment, Names, worker_env};
+use crate::deploy::{Deployment, Names};
 use crate::procfs::{self, Moto};
 use anyhow::{Context, anyhow, bail};
 use futures_util::{StreamExt, TryStreamExt};
@@ -342,7 +342,7 @@ impl WorkerProcess {
                 cmd.env_remove(&k);
             }
         }
-        cmd.envs(worker_env(settings)).stdin(Stdio::null()).stdout(out.try_clone()?).stderr(out).kill_on_drop(true);
+        cmd.envs(settings.to_env()).stdin(Stdio::null()).stdout(out.try_clone()?).stderr(out).kill_on_drop(true);
         let child = cmd.spawn().with_context(|| format!("spawning {}", bin.display()))?;
         let pid = child.id().ok_or_else(|| anyhow!("the worker exited at once"))?;
         Ok(Self { child, pid, addr: settings.worker.metrics_addr, hwm_kb: 0, log: log.to_path_buf() })

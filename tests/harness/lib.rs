@@ -123,7 +123,7 @@ impl TestEnv {
             .await
             .expect("create test database");
         admin.close().await;
-        settings.database.url = SecretString::from(with_database(&admin_url, &db_name));
+        settings.database.url = SecretString::from(recvault_db::url_with_database(&admin_url, &db_name));
         settings.database.max_connections = 4;
         tweak(&mut settings);
 
@@ -304,46 +304,6 @@ impl TestEnv {
                 .execute(&admin)
                 .await;
         }
-    }
-}
-
-/// The environment that gives a `recvault` subprocess exactly these settings.
-pub fn settings_env(s: &Settings) -> Vec<(String, String)> {
-    let delays = s.amqp.retry_delays_ms.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
-    let mut env = vec![
-        ("RECVAULT_AMQP__URL", s.amqp.url.expose_secret().to_string()),
-        ("RECVAULT_AMQP__PREFIX", s.amqp.prefix.clone()),
-        ("RECVAULT_AMQP__RETRY_DELAYS_MS", format!("[{delays}]")),
-        ("RECVAULT_AMQP__DELIVERY_LIMIT", s.amqp.delivery_limit.to_string()),
-        ("RECVAULT_S3__REGION", s.s3.region.clone()),
-        ("RECVAULT_S3__STAGING_BUCKET", s.s3.staging_bucket.clone()),
-        ("RECVAULT_S3__ARCHIVE_BUCKET", s.s3.archive_bucket.clone()),
-        ("RECVAULT_S3__PROBE_BUCKET_PREFIX", s.s3.probe_bucket_prefix.clone()),
-        ("RECVAULT_DATABASE__URL", s.database.url.expose_secret().to_string()),
-        ("RECVAULT_WORKER__METRICS_ADDR", s.worker.metrics_addr.to_string()),
-        ("RECVAULT_WORKER__SHUTDOWN_GRACE_SECS", s.worker.shutdown_grace_secs.to_string()),
-        ("RECVAULT_WORKER__CONCURRENCY", s.worker.concurrency.to_string()),
-    ];
-    if let Some(e) = &s.s3.endpoint {
-        env.push(("RECVAULT_S3__ENDPOINT", e.clone()));
-    }
-    if let (Some(id), Some(secret)) = (&s.s3.access_key_id, &s.s3.secret_access_key) {
-        env.push(("RECVAULT_S3__ACCESS_KEY_ID", id.clone()));
-        env.push(("RECVAULT_S3__SECRET_ACCESS_KEY", secret.expose_secret().to_string()));
-    }
-    if let Some(id) = &s.worker.id {
-        env.push(("RECVAULT_WORKER__ID", id.clone()));
-    }
-    env.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
-}
-
-/// The same Postgres URL with another database name.
-pub fn with_database(url: &str, db: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
-    let base = base.rsplit_once('/').map_or(base, |(b, _)| b);
-    match query {
-        Some(q) => format!("{base}/{db}?{q}"),
-        None => format!("{base}/{db}"),
     }
 }
 

@@ -218,6 +218,72 @@ impl Default for LogConfig {
 pub struct SettingsError(#[from] Box<figment::Error>);
 
 impl Settings {
+    /// The `RECVAULT_*` environment that gives another recvault process exactly these settings
+    /// (workers spawned by tests and benchmarks). It carries the secrets: hand it to a child
+    /// process, never log it.
+    pub fn to_env(&self) -> Vec<(String, String)> {
+        use secrecy::ExposeSecret;
+        let list = |v: &[u64]| format!("[{}]", v.iter().map(u64::to_string).collect::<Vec<_>>().join(","));
+        let quoted = |v: &str| format!("{v:?}");
+        let (a, s3, db, w, p, an) = (&self.amqp, &self.s3, &self.database, &self.worker, &self.probe, &self.analysis);
+        let mut env: Vec<(&str, String)> = vec![
+            ("AMQP__URL", a.url.expose_secret().to_string()),
+            ("AMQP__PREFIX", a.prefix.clone()),
+            ("AMQP__RETRY_DELAYS_MS", list(&a.retry_delays_ms)),
+            ("AMQP__DELIVERY_LIMIT", a.delivery_limit.to_string()),
+            ("S3__REGION", s3.region.clone()),
+            ("S3__FORCE_PATH_STYLE", s3.force_path_style.to_string()),
+            ("S3__STAGING_BUCKET", s3.staging_bucket.clone()),
+            ("S3__ARCHIVE_BUCKET", s3.archive_bucket.clone()),
+            ("S3__QUARANTINE_PREFIX", s3.quarantine_prefix.clone()),
+            ("S3__LOCK_MODE", format!("{:?}", s3.lock_mode).to_lowercase()),
+            ("S3__DEV_MODE", s3.dev_mode.to_string()),
+            ("S3__PROBE_BUCKET_PREFIX", s3.probe_bucket_prefix.clone()),
+            ("DATABASE__URL", db.url.expose_secret().to_string()),
+            ("DATABASE__MAX_CONNECTIONS", db.max_connections.to_string()),
+            ("DATABASE__ACQUIRE_TIMEOUT_MS", db.acquire_timeout_ms.to_string()),
+            ("WORKER__CONCURRENCY", w.concurrency.to_string()),
+            ("WORKER__SPOOL_DIR", quoted(&w.spool_dir.display().to_string())),
+            ("WORKER__SHUTDOWN_GRACE_SECS", w.shutdown_grace_secs.to_string()),
+            ("WORKER__METRICS_ADDR", quoted(&w.metrics_addr.to_string())),
+            ("WORKER__PROBE_STORE_AT_START", w.probe_store_at_start.to_string()),
+            ("WORKER__MIGRATE_AT_START", w.migrate_at_start.to_string()),
+            ("PROBE__GAP_THRESHOLD_MS", p.gap_threshold_ms.to_string()),
+            ("PROBE__TRUNCATION_TOLERANCE_MS", p.truncation_tolerance_ms.to_string()),
+            ("PROBE__SPEECH", p.speech.to_string()),
+            ("ANALYSIS__ACTIVITY_GAP_SECS", an.activity_gap_secs.to_string()),
+            ("ANALYSIS__INTERRUPTION_THRESHOLD_MS", an.interruption_threshold_ms.to_string()),
+            ("ANALYSIS__EXPLANATION_WINDOW_SECS", an.explanation_window_secs.to_string()),
+            ("ANALYSIS__EXPLANATION_MIN_SPEECH_MS", an.explanation_min_speech_ms.to_string()),
+            ("ANALYSIS__NOTIFICATION_WINDOW_SECS", an.notification_window_secs.to_string()),
+            ("ANALYSIS__NOTIFICATION_MIN_SPEECH_MS", an.notification_min_speech_ms.to_string()),
+            ("ANALYSIS__CLOCK_OFFSET_THRESHOLD_SECS", an.clock_offset_threshold_secs.to_string()),
+            ("ANALYSIS__UPLOAD_DEADLINE_HOURS", an.upload_deadline_hours.to_string()),
+            ("ANALYSIS__EXTENSION_WORKING_DAYS", an.extension_working_days.to_string()),
+            ("ANALYSIS__UTC_OFFSET", quoted(&an.utc_offset)),
+            (
+                "ANALYSIS__CALENDAR_FILES",
+                format!(
+                    "[{}]",
+                    an.calendar_files.iter().map(|f| quoted(&f.display().to_string())).collect::<Vec<_>>().join(",")
+                ),
+            ),
+            ("LOG__FORMAT", format!("{:?}", self.log.format).to_lowercase()),
+            ("LOG__FILTER", self.log.filter.clone()),
+        ];
+        if let Some(e) = &s3.endpoint {
+            env.push(("S3__ENDPOINT", e.clone()));
+        }
+        if let (Some(id), Some(secret)) = (&s3.access_key_id, &s3.secret_access_key) {
+            env.push(("S3__ACCESS_KEY_ID", id.clone()));
+            env.push(("S3__SECRET_ACCESS_KEY", secret.expose_secret().to_string()));
+        }
+        if let Some(id) = &w.id {
+            env.push(("WORKER__ID", id.clone()));
+        }
+        env.into_iter().map(|(k, v)| (format!("RECVAULT_{k}"), v)).collect()
+    }
+
     /// Loads defaults, then `file` (if given), then `RECVAULT_*` environment variables.
     pub fn load(file: Option<&Path>) -> Result<Self, SettingsError> {
         let mut fig = Figment::new();
@@ -335,6 +401,27 @@ mod tests {
         let ok = Settings::from_toml("[worker]\nconcurrency = 4\n[probe]\ngap_threshold_ms = 250\n").unwrap();
         assert_eq!(ok.worker.concurrency, 4);
         assert_eq!(ok.probe.policy().gap_threshold_ns, 250_000_000);
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's closure type, not ours
+    fn the_environment_form_loads_back_to_the_same_settings() {
+        let mut s = Settings::from_toml(
+            "[amqp]\nprefix = \"p.x\"\nretry_delays_ms = [7, 8]\n[s3]\nendpoint = \"http://h:1\"\naccess_key_id = \"AK\"\nsecret_access_key = \"SK\"\nlock_mode = \"governance\"\n[worker]\nconcurrency = 5\nid = \"w-1\"\n[probe]\nspeech = false\n[analysis]\nutc_offset = \"+07:00\"\ncalendar_files = [\"/etc/recvault/cn-2027.toml\"]\n[log]\nformat = \"json\"\n",
+        )
+        .unwrap();
+        s.worker.spool_dir = PathBuf::from("/var/spool/recvault");
+        figment::Jail::expect_with(|jail| {
+            for (k, v) in s.to_env() {
+                jail.set_env(k, v);
+            }
+            let back = Settings::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(format!("{back:?}"), format!("{s:?}"));
+            use secrecy::ExposeSecret;
+            assert_eq!(back.s3.secret_access_key.as_ref().map(|k| k.expose_secret().to_string()), Some("SK".into()));
+            assert_eq!(back.database.url.expose_secret(), s.database.url.expose_secret());
+            Ok(())
+        });
     }
 
     #[test]
