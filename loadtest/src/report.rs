@@ -325,8 +325,12 @@ impl Report {
 
     /// What goes to stdout.
     pub fn tables(&self) -> String {
-        let mut s = String::from("## recvault-loadtest results\n\n");
-        s.push_str(&self.headline());
+        format!("## recvault-loadtest results\n\n{}", self.body())
+    }
+
+    /// The tables and notes, shared by stdout and BENCHMARKS.md.
+    fn body(&self) -> String {
+        let mut s = self.headline();
         if !self.verify.is_empty() {
             s.push_str("\n### 1. Verify pass, split and variants\n\n");
             s.push_str(&self.verify_detail());
@@ -334,16 +338,19 @@ impl Report {
         if !self.ingest.is_empty() {
             s.push_str("### 2–3. Ingest through the queue: where the time goes\n\n");
             s.push_str(&self.ingest_detail());
+            s.push('\n');
         }
         if !self.loads.is_empty() {
-            s.push_str("\n### Machine load during the run\n\n");
+            s.push_str("### Machine load during the run\n\n");
             s.push_str(&self.load_table());
+            s.push('\n');
         }
         if !self.notes.is_empty() {
-            s.push_str("\nNotes:\n");
+            s.push_str("Notes:\n\n");
             for n in &self.notes {
                 let _ = writeln!(s, "- {n}");
             }
+            s.push('\n');
         }
         s
     }
@@ -372,28 +379,7 @@ impl Report {
         s.push_str("Reproduce (from the workspace root):\n\n```sh\ndeploy/local/stack.sh up\neval \"$(deploy/local/stack.sh env)\"\ncargo build --release -p recvault -p recvault-loadtest\n");
         let _ = writeln!(s, "{}\n```\n", self.command);
         s.push_str("### Results\n\n");
-        s.push_str(&self.headline());
-        if !self.verify.is_empty() {
-            s.push_str("\n### 1. Verify pass, split and variants\n\n");
-            s.push_str(&self.verify_detail());
-        }
-        if !self.ingest.is_empty() {
-            s.push_str("### 2–3. Ingest through the queue: where the time goes\n\n");
-            s.push_str(&self.ingest_detail());
-            s.push('\n');
-        }
-        if !self.loads.is_empty() {
-            s.push_str("### Machine load during the run\n\n");
-            s.push_str(&self.load_table());
-            s.push('\n');
-        }
-        if !self.notes.is_empty() {
-            s.push_str("Run notes:\n\n");
-            for n in &self.notes {
-                let _ = writeln!(s, "- {n}");
-            }
-            s.push('\n');
-        }
+        s.push_str(&self.body());
         let _ = writeln!(s, "{END}");
         s
     }
