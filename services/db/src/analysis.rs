@@ -139,7 +139,7 @@ async fn analyse_one(
     // Widen the window until the activity no longer touches its edges (chains of files).
     let gap = TimeDelta::nanoseconds(i64::try_from(policy.activity_gap_ns).unwrap_or(i64::MAX));
     let mut margin = TimeDelta::hours(12);
-    let (facts, activity) = loop {
+    let activity = loop {
         let (from, to) = (start - margin - gap, end + margin + gap);
         let facts = facts_around(tx, &device, from, to, activity_id.as_deref(), probe).await?;
         let others = handover_sources(tx, &facts, probe).await?;
@@ -149,11 +149,10 @@ async fn analyse_one(
             .ok_or_else(|| DbError::Corrupt(format!("recording {recording_id} is in no activity")))?;
         let inside = activity.start - gap > from && activity.end + gap < to;
         if inside || margin > TimeDelta::days(14) {
-            break (facts, activity);
+            break activity;
         }
         margin = margin * 4;
     };
-    drop(facts);
     store(tx, &activity, policy).await
 }
 

@@ -5,6 +5,7 @@ use crate::{Db, DbError};
 use chrono::{DateTime, Utc};
 use recvault_core::Finding;
 use recvault_core::analysis::AnalysisPolicy;
+use recvault_core::job::Timeline;
 use recvault_core::probe::{Assessment, ProbePolicy, ProbeReport, TrackKind};
 use recvault_core::retention::{RetentionClass, RetentionDecision};
 use recvault_core::{ContentHashes, Rejection, Severity, UploadJob};
@@ -32,6 +33,8 @@ pub struct NewRecording<'a> {
     pub retention: RetentionDecision,
     pub report: &'a ProbeReport,
     pub assessment: &'a Assessment,
+    /// Where the recording sits in time (R11.1: recorder clock and corrected).
+    pub timeline: Timeline,
     /// Findings about this recording alone: the assessment's, and the rules on time (R11.1, R17.1).
     pub findings: &'a [Finding],
     /// Thresholds of the activity analysis run in the same transaction.
@@ -129,8 +132,7 @@ impl Db {
         let a = rec.assessment;
         let w = job.wire();
         let activity = job.activity();
-        let duration = chrono::TimeDelta::milliseconds(ms(a.readable_duration_ns));
-        let timeline = job.timeline(rec.report.movie.as_ref().and_then(|m| m.creation_time), duration);
+        let timeline = rec.timeline;
         let flagged = rec.findings.iter().any(|f| f.severity == Severity::Critical);
         let inserted: Option<i64> = sqlx::query_scalar(
             "insert into recordings (blake3, sha256, size_bytes, archive_bucket, archive_key, archive_version_id, status, \

@@ -195,6 +195,7 @@ async fn archive_and_record(
             retention,
             report: &v.report,
             assessment: a,
+            timeline,
             findings: &findings,
             analysis: &ctx.analysis,
             probe: &ctx.policy,

@@ -8,6 +8,8 @@
 use crate::job::{JobContext, handle};
 use crate::metrics::{Metrics, Outcome};
 use crate::settings::Settings;
+use recvault_core::calendar::WorkCalendar;
+use recvault_core::deadlines::TimePolicy;
 use recvault_db::{Db, DbError};
 use recvault_queue::{Broker, JobConsumer, QueueError};
 use recvault_store::{Capabilities, Capability, Store, StoreError};
@@ -59,6 +61,9 @@ pub struct Worker {
     metrics: Metrics,
     capabilities: Capabilities,
     listener: Option<TcpListener>,
+    /// R11.1/R17.1 thresholds and the working-day calendar, read once at start-up.
+    time: TimePolicy,
+    calendar: Arc<WorkCalendar>,
 }
 
 impl Worker {
@@ -80,8 +85,8 @@ impl Worker {
     /// Like [`Worker::start`] with adapters already connected and set up.
     pub async fn with_deps(settings: Settings, deps: WorkerDeps, metrics: Metrics) -> Result<Self, StartError> {
         // Fail on a bad calendar or time zone now, not on the first job.
-        settings.analysis.time_policy().map_err(StartError::Config)?;
-        settings.analysis.calendar().map_err(StartError::Config)?;
+        let time = settings.analysis.time_policy().map_err(StartError::Config)?;
+        let calendar = Arc::new(settings.analysis.calendar().map_err(StartError::Config)?);
         clear_spool(&settings.worker.spool_dir)?;
         let mut capabilities = if settings.worker.probe_store_at_start {
             deps.store.probe_capabilities().await?
@@ -104,7 +109,7 @@ impl Worker {
         }
         let addr = settings.worker.metrics_addr;
         let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Listen { addr, source })?;
-        Ok(Self { settings, deps, metrics, capabilities, listener: Some(listener) })
+        Ok(Self { settings, deps, metrics, capabilities, listener: Some(listener), time, calendar })
     }
 
     /// The bound address of `/metrics` (useful with port 0).
@@ -137,8 +142,8 @@ impl Worker {
             object_lock: self.capabilities.has(Capability::ObjectLock),
             max_retries: topology.max_retries(),
             analysis: s.analysis.policy(),
-            time: s.analysis.time_policy().map_err(StartError::Config)?,
-            calendar: Arc::new(s.analysis.calendar().map_err(StartError::Config)?),
+            time: self.time,
+            calendar: self.calendar.clone(),
         });
         let ready = Arc::new(AtomicBool::new(false));
         let http_stop = CancellationToken::new();
