@@ -174,6 +174,12 @@ async fn a_worker_killed_mid_job_is_redelivered_and_the_job_completes_exactly_on
 
     let mut second = spawn_worker_process(&p.settings);
     assert_eq!(env.wait_for_job(job.job_id(), WAIT).await, "archived");
+    // The commit comes first, then the ack, then the staged object's deletion: wait for the last
+    // step before killing this worker too, or the kill races it.
+    eventually("the staged object deleted after the ack", WAIT, || async {
+        !env.staged_exists(&job.source().key).await
+    })
+    .await;
     second.kill().await.unwrap();
 
     let recordings = env.db.recordings(10, None).await.unwrap();
@@ -186,7 +192,6 @@ async fn a_worker_killed_mid_job_is_redelivered_and_the_job_completes_exactly_on
     // one object version: the second attempt found the first one's copy and reused it
     let versions = env.store.client().list_object_versions().bucket(&bucket).prefix(&key).send().await.unwrap();
     assert_eq!(versions.versions().len(), 1);
-    assert!(!env.staged_exists(&job.source().key).await);
     assert_eq!(env.work_queue_depth().await, 0);
     env.finish().await;
 }
