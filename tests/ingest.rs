@@ -60,6 +60,11 @@ async fn a_recording_is_archived_with_tags_hashes_lock_and_rows_and_staging_is_c
     assert_eq!(r.archive_key, key);
     assert_eq!(r.status, "ok");
     assert_eq!(r.retention_class, "two_years");
+    // what Postgres records of the object's protection is what the store reports
+    assert_eq!(r.archive_version_id, head.version_id);
+    assert!(r.archive_version_id.is_some(), "versioned archive bucket");
+    assert_eq!(r.lock_until, head.lock_until);
+    assert_eq!(r.legal_hold, head.legal_hold);
     assert_eq!(r.clock_offset_ms, 90_000, "R11.1 station minus device");
     // R11.1: the recorder was 90 s behind; the only finding, and the times are corrected
     let kinds: Vec<&str> = r.findings.iter().map(|f| f.kind.as_str()).collect();
@@ -113,6 +118,8 @@ async fn r19_1_a_disputed_activity_is_kept_permanently_under_legal_hold() {
     assert!(r.retention_basis.starts_with("R19.1(3)"));
     let head = env.store.head(&env.settings.s3.archive_bucket, &r.archive_key).await.unwrap().unwrap();
     assert!(head.legal_hold);
+    assert!(r.legal_hold, "Postgres records the hold the store has");
+    assert_eq!(r.lock_until, head.lock_until);
     assert_eq!(
         env.store.retention_tag(&env.settings.s3.archive_bucket, &r.archive_key).await.unwrap().as_deref(),
         Some("permanent")
@@ -171,7 +178,10 @@ async fn r19_1_the_same_bytes_from_a_disputed_job_raise_retention_never_lower_it
     assert_eq!(events, vec![("two_years".to_string(), "permanent".to_string())]);
     let bucket = &env.settings.s3.archive_bucket;
     assert_eq!(env.store.retention_tag(bucket, &rows[0].archive_key).await.unwrap().as_deref(), Some("permanent"));
-    assert!(env.store.head(bucket, &rows[0].archive_key).await.unwrap().unwrap().legal_hold);
+    let head = env.store.head(bucket, &rows[0].archive_key).await.unwrap().unwrap();
+    assert!(head.legal_hold);
+    assert!(rows[0].legal_hold, "Postgres records the raised hold");
+    assert_eq!(rows[0].lock_until, head.lock_until, "the lock runs from the first archiving");
 
     // R19.1 and R21.1 hold in the database for every client, not only in recvault's code
     let pool = env.db.pool();

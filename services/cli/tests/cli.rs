@@ -57,6 +57,8 @@ fn probe_reports_each_verdict_with_its_exit_status() {
     assert_eq!(v[0]["assessment"]["findings"][0]["kind"], "truncated");
     assert_eq!(v[1]["destination"], "quarantine");
     assert_eq!(v[1]["rejection"]["code"], "not_mp4");
+    assert!(v[1]["reason"].as_str().unwrap().starts_with("not an mp4 file"), "{}", v[1]);
+    assert!(v[0].get("reason").is_none(), "no reason for a file that is archived");
 }
 
 #[test]

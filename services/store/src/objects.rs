@@ -89,6 +89,19 @@ pub struct ArchivedObject {
     pub legal_hold: bool,
 }
 
+/// The Object Lock protection of one version.
+struct Protection {
+    lock_mode: Option<String>,
+    lock_until: Option<DateTime<Utc>>,
+    legal_hold: bool,
+}
+
+impl Protection {
+    fn of(h: &ObjectHead) -> Self {
+        Self { lock_mode: h.lock_mode.clone(), lock_until: h.lock_until, legal_hold: h.legal_hold }
+    }
+}
+
 fn smithy_time(t: DateTime<Utc>) -> aws_smithy_types::DateTime {
     aws_smithy_types::DateTime::from_secs(t.timestamp())
 }
@@ -177,11 +190,17 @@ impl Store {
 
     /// Writes a staged object into the archive bucket under `req.key` (server-side copy), with its
     /// hashes as metadata, the R19.1 retention tag, and Object Lock. Idempotent.
+    ///
+    /// Requests: HEAD, then CopyObject and PutObjectRetention (+ PutObjectLegalHold) for a new
+    /// object; the protection recorded is what was set, on a store whose lock enforcement the
+    /// start-up probe verified. An object that is already there is only raised, from its HEAD.
     pub async fn archive(&self, req: &ArchiveRequest) -> Result<ArchivedObject, StoreError> {
         let bucket = self.cfg.archive_bucket.clone();
-        let existing = self.head(&bucket, &req.key).await?;
-        let (version_id, already_present) = match existing {
-            Some(h) if h.metadata.get(META_BLAKE3) == Some(&req.blake3_hex) => (h.version_id, true),
+        let (current, already_present) = match self.head(&bucket, &req.key).await? {
+            Some(h) if h.metadata.get(META_BLAKE3) == Some(&req.blake3_hex) => {
+                self.raise_tag(&bucket, &req.key, req.retention).await?;
+                (h, true)
+            }
             Some(h) => {
                 return Err(StoreError::Other {
                     op: "archive",
@@ -193,27 +212,38 @@ impl Store {
                     ),
                 });
             }
-            None if req.size > MAX_SINGLE_COPY => (self.copy_multipart(req).await?, false),
-            None => (self.copy_single(req).await?, false),
+            None => {
+                let version_id = if req.size > MAX_SINGLE_COPY {
+                    self.copy_multipart(req).await?
+                } else {
+                    self.copy_single(req).await?
+                };
+                // A new version carries no lock and no hold yet.
+                let fresh = ObjectHead {
+                    size: req.size,
+                    etag: None,
+                    version_id,
+                    metadata: HashMap::new(),
+                    lock_mode: None,
+                    lock_until: None,
+                    legal_hold: false,
+                };
+                (fresh, false)
+            }
         };
-        if already_present {
-            self.raise_tag(&bucket, &req.key, req.retention).await?;
-        }
-        if req.object_lock {
-            self.raise_lock(&bucket, &req.key, version_id.as_deref(), req.retention).await?;
-        }
-        let head = self.head(&bucket, &req.key).await?.ok_or_else(|| StoreError::Other {
-            op: "archive",
-            detail: format!("{} vanished right after it was written", req.key),
-        })?;
+        let protection = if req.object_lock {
+            self.raise_lock(&bucket, &req.key, &current, req.retention).await?
+        } else {
+            Protection::of(&current)
+        };
         Ok(ArchivedObject {
             bucket,
             key: req.key.clone(),
-            version_id: head.version_id,
+            version_id: current.version_id,
             already_present,
-            lock_mode: head.lock_mode,
-            lock_until: head.lock_until,
-            legal_hold: head.legal_hold,
+            lock_mode: protection.lock_mode,
+            lock_until: protection.lock_until,
+            legal_hold: protection.legal_hold,
         })
     }
 
@@ -358,22 +388,26 @@ impl Store {
         Ok(())
     }
 
-    /// Raises the Object Lock of one version to what `class` needs: compliance (or governance)
-    /// retention for the class's days from the first archiving, and a legal hold where the class
-    /// has one. Never shortens a lock or lifts a hold.
+    /// Raises the Object Lock of one version (`current`, as last seen) to what `class` needs:
+    /// compliance (or governance) retention for the class's days from the first archiving, and a
+    /// legal hold where the class has one. Never shortens a lock or lifts a hold. Returns the
+    /// protection the version has afterwards.
     async fn raise_lock(
         &self,
         bucket: &str,
         key: &str,
-        version: Option<&str>,
+        current: &ObjectHead,
         class: RetentionClass,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Protection, StoreError> {
         let plan = class.lock();
-        let head = self.head_version(bucket, key, version).await?;
+        let version = current.version_id.clone();
+        let mut after = Protection::of(current);
         // The retention period runs from the first archiving; a later write of the same content
         // (redelivery, or the same file from another job) leaves it as it is.
-        if head.as_ref().and_then(|h| h.lock_until).is_none() {
+        if current.lock_until.is_none() {
+            // Whole seconds: what the store keeps and a HEAD reads back.
             let until = Utc::now() + TimeDelta::days(i64::from(plan.retain_days));
+            let until = DateTime::from_timestamp(until.timestamp(), 0).unwrap_or(until);
             let mode = match self.cfg.lock_mode {
                 crate::LockMode::Compliance => ObjectLockRetentionMode::Compliance,
                 crate::LockMode::Governance => ObjectLockRetentionMode::Governance,
@@ -382,26 +416,31 @@ impl Store {
                 .put_object_retention()
                 .bucket(bucket)
                 .key(key)
-                .set_version_id(version.map(str::to_string))
-                .retention(ObjectLockRetention::builder().mode(mode).retain_until_date(smithy_time(until)).build())
+                .set_version_id(version.clone())
+                .retention(
+                    ObjectLockRetention::builder().mode(mode.clone()).retain_until_date(smithy_time(until)).build(),
+                )
                 .checksum_algorithm(ChecksumAlgorithm::Crc32)
                 .send()
                 .await
                 .map_err(|e| classify("PutObjectRetention", bucket, key, e))?;
+            after.lock_mode = Some(mode.as_str().to_string());
+            after.lock_until = Some(until);
         }
-        if plan.legal_hold && !head.as_ref().is_some_and(|h| h.legal_hold) {
+        if plan.legal_hold && !current.legal_hold {
             self.client
                 .put_object_legal_hold()
                 .bucket(bucket)
                 .key(key)
-                .set_version_id(version.map(str::to_string))
+                .set_version_id(version)
                 .legal_hold(ObjectLockLegalHold::builder().status(ObjectLockLegalHoldStatus::On).build())
                 .checksum_algorithm(ChecksumAlgorithm::Crc32)
                 .send()
                 .await
                 .map_err(|e| classify("PutObjectLegalHold", bucket, key, e))?;
+            after.legal_hold = true;
         }
-        Ok(())
+        Ok(after)
     }
 
     /// Removes a staged object once its job is committed. A missing object is fine (a duplicate

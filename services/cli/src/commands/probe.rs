@@ -28,6 +28,9 @@ struct FileReport {
     /// `archive` or `quarantine`, as the worker would decide.
     destination: &'static str,
     rejection: Option<Rejection>,
+    /// Why, in words (the same text the worker records and puts in the dead-letter header).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
     assessment: Assessment,
     report: ProbeReport,
 }
@@ -60,6 +63,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             file,
             hashes,
             destination: if rejection.is_some() { "quarantine" } else { "archive" },
+            reason: rejection.as_ref().map(ToString::to_string),
             rejection,
             assessment: v.assessment,
             report: v.report,
