@@ -258,7 +258,7 @@ impl Report {
             let what = match stage.as_str() {
                 "fetch" => " (GetObject + BLAKE3 + SHA-256 + spool write)",
                 "verify" => " (probe of the spooled file + assess)",
-                "archive" => " (HEAD + CopyObject + PutObjectRetention + HEAD)",
+                "archive" => " (HEAD + CopyObject + PutObjectRetention [+ PutObjectLegalHold])",
                 "record" => " (the Postgres transaction)",
                 "total" => " (whole job, incl. ack and staged delete)",
                 _ => "",
