@@ -19,7 +19,8 @@ const CHANNEL_DEPTH: usize = 16;
 /// Buffered writes to the spool file.
 const WRITE_BUFFER: usize = 1 << 20;
 
-/// A staged object copied to local disk, with its hashes. The file is deleted on drop.
+/// A staged object copied to local disk, with its hashes. The file is locked by this worker while
+/// it lives ([`crate::spool`]) and deleted on drop.
 #[derive(Debug)]
 pub struct Spooled {
     pub file: NamedTempFile,
@@ -41,8 +42,7 @@ pub enum FetchError {
 /// Streams `bucket/key` into a new file under `spool_dir`, hashing as it goes.
 pub async fn fetch(store: &Store, bucket: &str, key: &str, spool_dir: &Path) -> Result<Spooled, FetchError> {
     let mut read = store.read_staged(bucket, key).await?;
-    std::fs::create_dir_all(spool_dir)?;
-    let file = NamedTempFile::with_prefix_in("staged-", spool_dir)?;
+    let file = crate::spool::create(spool_dir)?;
     let writer = file.reopen()?;
     let (tx, rx) = mpsc::channel::<Bytes>(CHANNEL_DEPTH);
     let hasher = tokio::task::spawn_blocking(move || hash_and_write(rx, writer));

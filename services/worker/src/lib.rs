@@ -14,7 +14,8 @@
 //!
 //! [`job`] runs the stages for one delivery and decides how to settle it; [`run`] is the consumer
 //! loop with bounded concurrency and graceful shutdown; [`metrics`] declares every metric;
-//! [`settings`] loads the configuration; [`http`] serves `/metrics` and health checks.
+//! [`settings`] loads the configuration; [`http`] serves `/metrics` and health checks; [`spool`]
+//! owns the local copies (locked, so workers can share a spool directory).
 
 pub mod archive;
 pub mod fetch;
@@ -23,6 +24,7 @@ pub mod job;
 pub mod metrics;
 pub mod run;
 pub mod settings;
+pub mod spool;
 pub mod verify;
 
 pub use metrics::Metrics;

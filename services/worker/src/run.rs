@@ -14,7 +14,6 @@ use recvault_db::{Db, DbError};
 use recvault_queue::{Broker, JobConsumer, QueueError};
 use recvault_store::{Capabilities, Capability, Store, StoreError};
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -87,7 +86,12 @@ impl Worker {
         // Fail on a bad calendar or time zone now, not on the first job.
         let time = settings.analysis.time_policy().map_err(StartError::Config)?;
         let calendar = Arc::new(settings.analysis.calendar().map_err(StartError::Config)?);
-        clear_spool(&settings.worker.spool_dir)?;
+        let spool = &settings.worker.spool_dir;
+        let stale = crate::spool::clear_stale(spool)
+            .map_err(|source| StartError::Spool { path: spool.display().to_string(), source })?;
+        if stale > 0 {
+            info!(stale, dir = %spool.display(), "removed spool files left by a stopped worker");
+        }
         let mut capabilities = if settings.worker.probe_store_at_start {
             deps.store.probe_capabilities().await?
         } else {
@@ -274,17 +278,4 @@ impl Worker {
         }
         info!("all jobs settled");
     }
-}
-
-/// Removes spool files a killed worker left behind (their jobs were redelivered).
-fn clear_spool(dir: &Path) -> Result<(), StartError> {
-    let err = |source| StartError::Spool { path: dir.display().to_string(), source };
-    std::fs::create_dir_all(dir).map_err(err)?;
-    for entry in std::fs::read_dir(dir).map_err(err)? {
-        let entry = entry.map_err(err)?;
-        if entry.file_name().to_string_lossy().starts_with("staged-") {
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
-    Ok(())
 }

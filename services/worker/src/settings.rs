@@ -35,7 +35,8 @@ pub struct Settings {
 pub struct WorkerConfig {
     /// Jobs processed at once; also the AMQP prefetch.
     pub concurrency: u16,
-    /// Where staged files are spooled while they are verified.
+    /// Where staged files are spooled while they are verified; may be shared by several workers
+    /// (each locks its own files, see `spool`).
     pub spool_dir: PathBuf,
     /// On SIGTERM, how long in-flight jobs may run before they are handed back to the queue.
     pub shutdown_grace_secs: u64,
