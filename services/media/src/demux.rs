@@ -129,6 +129,10 @@ fn walk(path: &Path, file_size: u64, policy: &ProbePolicy, tap: Option<Arc<Tap>>
     let outcome = run(&pipeline, deadline);
     // NULL stops the streaming thread; after it returns no probe runs any more.
     let _ = pipeline.set_state(gst::State::Null);
+    // A resource error is filesrc failing on the local file (gone, unreadable): a fault of this
+    // machine, retried by the worker, never a verdict on the recording.
+    let outcome =
+        outcome.map_err(|detail| MediaError::Read { path: path.to_owned(), source: std::io::Error::other(detail) })?;
 
     if let Some(e) = shared.setup_error.lock().unwrap_or_else(PoisonError::into_inner).take() {
         return Err(MediaError::Pipeline(e));
@@ -138,10 +142,11 @@ fn walk(path: &Path, file_size: u64, policy: &ProbePolicy, tap: Option<Arc<Tap>>
     Ok(Demuxed { tracks, outcome })
 }
 
-/// Plays the pipeline until end of stream, the first error, or the deadline.
-fn run(pipeline: &gst::Pipeline, deadline: Duration) -> DemuxOutcome {
+/// Plays the pipeline until end of stream, the first error, or the deadline. A resource error
+/// (the file could not be opened or read) is `Err`; stream errors are the demuxer's verdict.
+fn run(pipeline: &gst::Pipeline, deadline: Duration) -> Result<DemuxOutcome, String> {
     let Some(bus) = pipeline.bus() else {
-        return DemuxOutcome { reached_end: false, error: Some("pipeline has no bus".into()) };
+        return Ok(DemuxOutcome { reached_end: false, error: Some("pipeline has no bus".into()) });
     };
     let started = Instant::now();
     // A refused state change posts its reason on the bus; give it a moment to arrive.
@@ -155,19 +160,22 @@ fn run(pipeline: &gst::Pipeline, deadline: Duration) -> DemuxOutcome {
         };
         match msg.view() {
             gst::MessageView::Eos(_) => {
-                return DemuxOutcome { reached_end: true, error: None };
+                return Ok(DemuxOutcome { reached_end: true, error: None });
             }
             gst::MessageView::Error(e) => {
                 tracing::debug!(error = %e.error(), debug = ?e.debug(), "demux error");
-                return DemuxOutcome { reached_end: false, error: Some(e.error().to_string()) };
+                if e.error().kind::<gst::ResourceError>().is_some() {
+                    return Err(e.error().to_string());
+                }
+                return Ok(DemuxOutcome { reached_end: false, error: Some(e.error().to_string()) });
             }
             _ => {}
         }
     }
-    DemuxOutcome {
+    Ok(DemuxOutcome {
         reached_end: false,
         error: Some(format!("packet walk timed out after {:.1} s", deadline.as_secs_f64())),
-    }
+    })
 }
 
 /// Sets up a new qtdemux pad: statistics, counting probe, sink branch.
@@ -234,10 +242,21 @@ mod tests {
         pipeline.add_many([&src, &sink]).unwrap();
         src.link(&sink).unwrap();
         let started = Instant::now();
-        let outcome = run(&pipeline, Duration::from_millis(300));
+        let outcome = run(&pipeline, Duration::from_millis(300)).unwrap();
         pipeline.set_state(gst::State::Null).unwrap();
         assert!(started.elapsed() < Duration::from_secs(2));
         assert!(!outcome.reached_end);
         assert!(outcome.error.unwrap().contains("timed out"));
+    }
+
+    #[test]
+    fn a_file_filesrc_cannot_open_is_a_read_fault_not_a_verdict() {
+        crate::init().unwrap();
+        // What a spool file removed under the probe looks like: filesrc posts "Resource not found".
+        let dir = tempfile::tempdir().unwrap();
+        let gone = dir.path().join("removed.mp4");
+        let err = packet_walk(&gone, 1000, &ProbePolicy::default(), None).map(|_| ()).unwrap_err();
+        assert!(matches!(err, MediaError::Read { .. }), "{err:?}");
+        assert!(err.is_retryable());
     }
 }
