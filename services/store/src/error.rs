@@ -54,6 +54,9 @@ where
             let code = ctx.err().code().unwrap_or("unknown").to_string();
             let message = ctx.err().message().unwrap_or("").to_string();
             match (status, code.as_str()) {
+                // A missing bucket is a configuration fault, not a missing object: it must not
+                // dead-letter jobs as `staged_object_missing`.
+                (_, "NoSuchBucket") => StoreError::Service { op, status, code, message },
                 (404, _) | (_, "NoSuchKey") | (_, "NotFound") => {
                     StoreError::NotFound { op, bucket: bucket.into(), key: key.into() }
                 }
