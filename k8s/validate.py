@@ -11,7 +11,8 @@
   every secret key used is in the Secret template, the spool emptyDir holds concurrency x 4 GiB,
   terminationGracePeriodSeconds exceeds shutdown_grace_secs, probes and metrics use the port of
   worker.metrics_addr, the KEDA ScaledObject watches <amqp.prefix>.jobs.work with a target of
-  worker.concurrency, and the pods meet the restricted security settings;
+  worker.concurrency, the staging sweep CronJob runs one sweep at a time, and every pod (Deployment,
+  Job, CronJob) meets the restricted security settings;
 - every metric name in the dashboard and the alerts is declared in services/worker/src/metrics.rs,
   with label values from the fixed sets of the code (outcome, stage, capability);
 - the IAM policies only name real S3 actions and keep the worker's archive denies;
@@ -231,6 +232,17 @@ def check_rendered(path: str, docs: list[dict]) -> None:
             check_env(owner, env_of(c))
             if c.get("args", [])[:1] != ["setup"]:
                 fail(f"{path}: {owner}: expected `recvault setup`")
+
+    for cj in by_kind.get("CronJob", []):
+        owner = f"CronJob/{cj['metadata']['name']}"
+        pod = cj["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        check_pod_security(owner, pod)
+        for c in pod["containers"]:
+            check_env(owner, env_of(c))
+            if c.get("args", [])[:2] != ["staging", "sweep"]:
+                fail(f"{path}: {owner}: expected `recvault staging sweep`")
+        if cj["spec"].get("concurrencyPolicy") != "Forbid":
+            fail(f"{path}: {owner}: two sweeps at once would race each other: concurrencyPolicy must be Forbid")
 
     prepare = [f"{d['kind']}/{d['metadata']['name']}" for d in docs
                if d["metadata"].get("labels", {}).get("recvault.io/phase") == "prepare"]

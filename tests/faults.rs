@@ -1,6 +1,7 @@
 //! Faults: S3 or Postgres briefly unreachable (retried through the delayed-retry queue, then
 //! done), unreachable for good (dead-lettered, bytes still staged), a worker killed with SIGKILL
-//! mid-job (redelivered and completed exactly once), and SIGTERM (in-flight job handed back).
+//! mid-job (redelivered and completed exactly once), SIGTERM (in-flight job handed back), and the
+//! staging sweep that removes what a worker killed between its ack and its delete left behind.
 //!
 //! Services are cut off through a TCP proxy the test controls, since moto keeps its objects in
 //! memory and would lose them on a restart.
@@ -220,5 +221,40 @@ async fn sigterm_hands_an_unfinished_job_back_and_exits_cleanly() {
     assert_eq!(env.wait_for_job(job.job_id(), WAIT).await, "archived");
     worker.stop().await;
     assert!(env.take_all(&env.broker.topology().dead_queue).await.is_empty());
+    env.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_staging_sweep_removes_only_copies_of_completed_jobs() {
+    let env = TestEnv::new().await;
+    let staging = env.settings.s3.staging_bucket.clone();
+    let (path, _) = env.fixture("swept.mp4", &RecordingSpec { seed: 46, ..RecordingSpec::default() });
+    let worker = env.start_worker().await;
+    let done = env.station.submit(&path, &TestEnv::file_info("DSJ-0305")).await.unwrap();
+    assert_eq!(env.wait_for_job(done.job_id(), WAIT).await, "archived");
+    worker.stop().await;
+    assert!(!env.staged_exists(&done.source().key).await);
+    // What a worker killed after its ack and before its delete leaves: the staged copy of a job
+    // that is completed. And the bytes of a job that never completed (dead-lettered, or still
+    // queued): those must stay whatever their age (R2.1).
+    env.store.put_file(&staging, &done.source().key, &path, &[]).await.unwrap();
+    let pending_key = "st-test/2026/12/01/st-test-DSJ-0306-pending/pending.mp4";
+    env.store.put_file(&staging, pending_key, &path, &[]).await.unwrap();
+
+    let sweep =
+        |min_age, dry_run| recvault_worker::sweep::sweep_staging(&env.store, &env.db, &staging, min_age, dry_run);
+    let young = sweep(chrono::TimeDelta::minutes(60), false).await.unwrap();
+    assert_eq!((young.listed, young.too_young), (2, 2), "nothing is looked at before the minimum age");
+    assert!(young.removed.is_empty());
+
+    let dry = sweep(chrono::TimeDelta::zero(), true).await.unwrap();
+    assert_eq!(dry.removed, vec![done.source().key.clone()]);
+    assert!(env.staged_exists(&done.source().key).await, "a dry run removes nothing");
+
+    let swept = sweep(chrono::TimeDelta::zero(), false).await.unwrap();
+    assert_eq!(swept.removed, vec![done.source().key.clone()]);
+    assert_eq!(swept.kept, vec![pending_key.to_string()]);
+    assert!(!env.staged_exists(&done.source().key).await);
+    assert!(env.staged_exists(pending_key).await, "bytes without a completed job are kept");
     env.finish().await;
 }

@@ -31,6 +31,9 @@ enum Command {
     Worker(commands::worker::Args),
     /// Create buckets (versioning, Object Lock, lifecycle), apply migrations, declare queues, report store capabilities
     Setup(commands::setup::Args),
+    /// Maintain the staging bucket: remove staged copies of completed jobs
+    #[command(subcommand)]
+    Staging(commands::staging::Command),
     /// List archived recordings with their findings
     Recordings(commands::recordings::Args),
     /// List quarantined files and why
@@ -72,6 +75,7 @@ fn command_runner(command: Command) -> commands::Runner {
                 Command::Station(cmd) => commands::station::run(settings, *cmd).await,
                 Command::Worker(args) => commands::worker::run(settings, args).await,
                 Command::Setup(args) => commands::setup::run(settings, args).await,
+                Command::Staging(cmd) => commands::staging::run(settings, cmd).await,
                 Command::Recordings(args) => commands::recordings::run(settings, args).await,
                 Command::Quarantine(args) => commands::recordings::run_quarantine(settings, args).await,
                 Command::Timeline(args) => commands::timeline::run(settings, args).await,

@@ -19,13 +19,24 @@ fn every_subcommand_has_help() {
     let top = recvault(&["--help"]);
     assert!(top.status.success());
     let text = String::from_utf8_lossy(&top.stdout);
-    for cmd in
-        ["probe", "station", "worker", "setup", "recordings", "quarantine", "timeline", "schema", "fixtures", "eval"]
-    {
+    for cmd in [
+        "probe",
+        "station",
+        "worker",
+        "setup",
+        "staging",
+        "recordings",
+        "quarantine",
+        "timeline",
+        "schema",
+        "fixtures",
+        "eval",
+    ] {
         assert!(text.contains(cmd), "{cmd} missing from --help");
         assert!(recvault(&[cmd, "--help"]).status.success(), "{cmd} --help");
     }
     assert!(recvault(&["station", "submit", "--help"]).status.success());
+    assert!(recvault(&["staging", "sweep", "--help"]).status.success());
 }
 
 #[test]

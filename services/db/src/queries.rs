@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::Row;
 use sqlx::types::Json;
+use std::collections::HashSet;
 
 /// A recording as listed by `recvault recordings`.
 #[derive(Debug, Clone, Serialize)]
@@ -258,6 +259,20 @@ impl Db {
             });
         }
         Ok(out)
+    }
+
+    /// Of the staged objects `keys` in `bucket`, those whose job is completed (archived, duplicate
+    /// content or quarantined): their bytes are in the archive, so the staged copy may go.
+    pub async fn completed_sources(&self, bucket: &str, keys: &[String]) -> Result<HashSet<String>, DbError> {
+        let found: Vec<String> = sqlx::query_scalar(
+            "select payload->'source'->>'key' from ingest_jobs \
+             where payload->'source'->>'bucket' = $1 and payload->'source'->>'key' = any($2)",
+        )
+        .bind(bucket)
+        .bind(keys)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(found.into_iter().collect())
     }
 
     /// Jobs completed so far (archived, duplicate content or quarantined).

@@ -27,7 +27,7 @@ pub mod setup;
 pub use capabilities::{Capabilities, Capability};
 pub use config::{LockMode, StoreConfig};
 pub use error::StoreError;
-pub use objects::{ArchiveRequest, ArchivedObject, ObjectHead, StagedRead};
+pub use objects::{ArchiveRequest, ArchivedObject, ObjectHead, StagedEntry, StagedRead};
 
 /// The object store: one S3 client and the bucket layout.
 #[derive(Debug, Clone)]

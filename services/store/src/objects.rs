@@ -42,6 +42,14 @@ pub struct StagedRead {
     pub etag: String,
 }
 
+/// One object in a listing of the staging bucket.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StagedEntry {
+    pub key: String,
+    pub size: u64,
+    pub last_modified: Option<DateTime<Utc>>,
+}
+
 /// What a HEAD tells about an object.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ObjectHead {
@@ -441,6 +449,23 @@ impl Store {
             after.legal_hold = true;
         }
         Ok(after)
+    }
+
+    /// Every object in `bucket` (ListObjectsV2, all pages), for the staging sweep.
+    pub async fn list_staged(&self, bucket: &str) -> Result<Vec<StagedEntry>, StoreError> {
+        let mut out = Vec::new();
+        let mut pages = self.client.list_objects_v2().bucket(bucket).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| classify("ListObjectsV2", bucket, "", e))?;
+            out.extend(page.contents().iter().filter_map(|o| {
+                Some(StagedEntry {
+                    key: o.key()?.to_string(),
+                    size: o.size().and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
+                    last_modified: o.last_modified().and_then(chrono_time),
+                })
+            }));
+        }
+        Ok(out)
     }
 
     /// Removes a staged object once its job is committed. A missing object is fine (a duplicate

@@ -15,7 +15,8 @@
 //! [`job`] runs the stages for one delivery and decides how to settle it; [`run`] is the consumer
 //! loop with bounded concurrency and graceful shutdown; [`metrics`] declares every metric;
 //! [`settings`] loads the configuration; [`http`] serves `/metrics` and health checks; [`spool`]
-//! owns the local copies (locked, so workers can share a spool directory).
+//! owns the local copies (locked, so workers can share a spool directory); [`sweep`] removes
+//! staged copies of completed jobs that a worker killed after its ack left behind.
 
 pub mod archive;
 pub mod fetch;
@@ -25,6 +26,7 @@ pub mod metrics;
 pub mod run;
 pub mod settings;
 pub mod spool;
+pub mod sweep;
 pub mod verify;
 
 pub use metrics::Metrics;

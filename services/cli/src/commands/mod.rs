@@ -5,6 +5,7 @@ pub mod fixtures;
 pub mod probe;
 pub mod recordings;
 pub mod setup;
+pub mod staging;
 pub mod station;
 pub mod timeline;
 pub mod worker;
