@@ -97,7 +97,8 @@ pub struct ArchivedObject {
     pub legal_hold: bool,
 }
 
-/// The Object Lock protection of one version.
+/// The Object Lock protection of one version (the default: none, as on a version just written).
+#[derive(Debug, Clone, Default)]
 struct Protection {
     lock_mode: Option<String>,
     lock_until: Option<DateTime<Utc>>,
@@ -204,10 +205,10 @@ impl Store {
     /// start-up probe verified. An object that is already there is only raised, from its HEAD.
     pub async fn archive(&self, req: &ArchiveRequest) -> Result<ArchivedObject, StoreError> {
         let bucket = self.cfg.archive_bucket.clone();
-        let (current, already_present) = match self.head(&bucket, &req.key).await? {
+        let (version_id, before, already_present) = match self.head(&bucket, &req.key).await? {
             Some(h) if h.metadata.get(META_BLAKE3) == Some(&req.blake3_hex) => {
                 self.raise_tag(&bucket, &req.key, req.retention).await?;
-                (h, true)
+                (h.version_id.clone(), Protection::of(&h), true)
             }
             Some(h) => {
                 return Err(StoreError::Other {
@@ -220,34 +221,19 @@ impl Store {
                     ),
                 });
             }
-            None => {
-                let version_id = if req.size > MAX_SINGLE_COPY {
-                    self.copy_multipart(req).await?
-                } else {
-                    self.copy_single(req).await?
-                };
-                // A new version carries no lock and no hold yet.
-                let fresh = ObjectHead {
-                    size: req.size,
-                    etag: None,
-                    version_id,
-                    metadata: HashMap::new(),
-                    lock_mode: None,
-                    lock_until: None,
-                    legal_hold: false,
-                };
-                (fresh, false)
-            }
+            // A new version carries no lock and no hold yet.
+            None if req.size > MAX_SINGLE_COPY => (self.copy_multipart(req).await?, Protection::default(), false),
+            None => (self.copy_single(req).await?, Protection::default(), false),
         };
         let protection = if req.object_lock {
-            self.raise_lock(&bucket, &req.key, &current, req.retention).await?
+            self.raise_lock(&bucket, &req.key, version_id.as_deref(), before, req.retention).await?
         } else {
-            Protection::of(&current)
+            before
         };
         Ok(ArchivedObject {
             bucket,
             key: req.key.clone(),
-            version_id: current.version_id,
+            version_id,
             already_present,
             lock_mode: protection.lock_mode,
             lock_until: protection.lock_until,
@@ -396,7 +382,7 @@ impl Store {
         Ok(())
     }
 
-    /// Raises the Object Lock of one version (`current`, as last seen) to what `class` needs:
+    /// Raises the Object Lock of one version (protected as `before`) to what `class` needs:
     /// compliance (or governance) retention for the class's days from the first archiving, and a
     /// legal hold where the class has one. Never shortens a lock or lifts a hold. Returns the
     /// protection the version has afterwards.
@@ -404,15 +390,16 @@ impl Store {
         &self,
         bucket: &str,
         key: &str,
-        current: &ObjectHead,
+        version: Option<&str>,
+        before: Protection,
         class: RetentionClass,
     ) -> Result<Protection, StoreError> {
         let plan = class.lock();
-        let version = current.version_id.clone();
-        let mut after = Protection::of(current);
+        let version = version.map(str::to_string);
+        let mut after = before;
         // The retention period runs from the first archiving; a later write of the same content
         // (redelivery, or the same file from another job) leaves it as it is.
-        if current.lock_until.is_none() {
+        if after.lock_until.is_none() {
             // Whole seconds: what the store keeps and a HEAD reads back.
             let until = Utc::now() + TimeDelta::days(i64::from(plan.retain_days));
             let until = DateTime::from_timestamp(until.timestamp(), 0).unwrap_or(until);
@@ -435,7 +422,7 @@ impl Store {
             after.lock_mode = Some(mode.as_str().to_string());
             after.lock_until = Some(until);
         }
-        if plan.legal_hold && !current.legal_hold {
+        if plan.legal_hold && !after.legal_hold {
             self.client
                 .put_object_legal_hold()
                 .bucket(bucket)
