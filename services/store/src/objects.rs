@@ -46,7 +46,6 @@ pub struct StagedRead {
 #[derive(Debug, Clone, PartialEq)]
 pub struct StagedEntry {
     pub key: String,
-    pub size: u64,
     pub last_modified: Option<DateTime<Utc>>,
 }
 
@@ -445,11 +444,7 @@ impl Store {
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| classify("ListObjectsV2", bucket, "", e))?;
             out.extend(page.contents().iter().filter_map(|o| {
-                Some(StagedEntry {
-                    key: o.key()?.to_string(),
-                    size: o.size().and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
-                    last_modified: o.last_modified().and_then(chrono_time),
-                })
+                Some(StagedEntry { key: o.key()?.to_string(), last_modified: o.last_modified().and_then(chrono_time) })
             }));
         }
         Ok(out)

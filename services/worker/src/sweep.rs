@@ -84,7 +84,7 @@ mod tests {
     use super::*;
 
     fn entry(key: &str, age_mins: Option<i64>, now: DateTime<Utc>) -> StagedEntry {
-        StagedEntry { key: key.into(), size: 1, last_modified: age_mins.map(|m| now - TimeDelta::minutes(m)) }
+        StagedEntry { key: key.into(), last_modified: age_mins.map(|m| now - TimeDelta::minutes(m)) }
     }
 
     #[test]
