@@ -6,16 +6,21 @@
 - every YAML/JSON file under k8s/ and deploy/{grafana,prometheus,s3} parses;
 - k8s/base/recvault.toml is a verbatim copy of pipeline-config/recvault.toml (kustomize cannot
   read files outside its directory, so the base carries a copy);
-- the kustomizations render (`kubectl kustomize`, skipped when kubectl is missing), and in the
+- the kustomizations render (`kubectl kustomize`, skipped when kubectl is missing;
+  deploy/local/validate.sh puts the kubectl of deploy/local/tools.sh first on PATH), and in the
   rendered objects: every RECVAULT_* variable is documented in pipeline-config/recvault.toml,
   every secret key used is in the Secret template, the spool emptyDir holds concurrency x 4 GiB,
   terminationGracePeriodSeconds exceeds shutdown_grace_secs, probes and metrics use the port of
   worker.metrics_addr, the KEDA ScaledObject watches <amqp.prefix>.jobs.work with a target of
-  worker.concurrency, the staging sweep CronJob runs one sweep at a time, and every pod (Deployment,
-  Job, CronJob) meets the restricted security settings;
-- every metric name in the dashboard and the alerts is declared in services/worker/src/metrics.rs,
-  with label values from the fixed sets of the code (outcome, stage, capability);
-- the IAM policies only name real S3 actions and keep the worker's archive denies;
+  worker.concurrency, each CronJob runs its known recvault command one run at a time, only the
+  setup Job holds the database owner role and the setup identity, and every pod (Deployment, Job,
+  CronJob) meets the restricted security settings;
+- every metric name in the dashboard and the alerts is declared in services/worker/src/metrics.rs
+  (or is a recording rule of the alerts file, or a process_* series of the process collector the
+  worker registers), with label values from the fixed sets of the code (outcome, stage, queue,
+  placement, capability), and every declared metric is shown somewhere;
+- the IAM policies only name real S3 actions, keep the worker's archive denies (the governance
+  bypass only into COMPLIANCE) and confine each station to its own staging prefix;
 - with PROMQL_CHECK=<path to a program that reads one PromQL expression per line on stdin and exits
   non-zero on a syntax error>, every expression is parsed too.
 Exits 1 on the first class of failure, after printing every problem found.
@@ -56,7 +61,8 @@ def rel(p: Path) -> str:
 # --- parsing ----------------------------------------------------------------------------------
 
 def parse_all() -> None:
-    files = sorted((ROOT / "k8s").rglob("*.yaml")) + sorted((ROOT / "deploy" / "prometheus").glob("*.yaml"))
+    files = (sorted((ROOT / "k8s").rglob("*.yaml")) + sorted((ROOT / "deploy" / "prometheus").rglob("*.yaml"))
+             + sorted((ROOT / "pipeline-config").glob("*.yaml")))
     for f in files:
         try:
             docs = [d for d in yaml.safe_load_all(f.read_text()) if d is not None]
@@ -91,8 +97,11 @@ def check_config_copy() -> None:
 def render(path: str) -> list[dict] | None:
     kubectl = shutil.which("kubectl")
     if not kubectl:
-        notes.append(f"kubectl not found: {path} not rendered")
+        notes.append(f"kubectl not found: {path} not rendered (deploy/local/tools.sh installs one)")
         return None
+    if not any(n.startswith("kubectl ") for n in notes):
+        v = subprocess.run([kubectl, "version", "--client"], capture_output=True, text=True).stdout
+        notes.append(f"kubectl {kubectl}: " + "; ".join(line.strip() for line in v.splitlines() if line.strip()))
     out = subprocess.run([kubectl, "kustomize", str(ROOT / path)], capture_output=True, text=True)
     if out.returncode != 0:
         fail(f"kubectl kustomize {path}: {out.stderr.strip()}")
@@ -203,6 +212,11 @@ def check_rendered(path: str, docs: list[dict]) -> None:
             elif gib(size) < concurrency * MAX_RECORDING_GIB:
                 fail(f"{path}: {owner}: spool sizeLimit {size} < concurrency {concurrency} x {MAX_RECORDING_GIB} GiB")
             else:
+                cap = env.get("RECVAULT_WORKER__SPOOL_MAX_BYTES")
+                if cap is None or int(cap) > gib(size) * 2**30:
+                    # statvfs inside an emptyDir sees the node's disk, not the sizeLimit: without
+                    # the cap the worker would spool past the limit and get the pod evicted.
+                    fail(f"{path}: {owner}: RECVAULT_WORKER__SPOOL_MAX_BYTES must be set and at most the spool sizeLimit {size}")
                 eph = c.get("resources", {}).get("requests", {}).get("ephemeral-storage")
                 if eph is None or gib(eph) < gib(size):
                     fail(f"{path}: {owner}: ephemeral-storage request {eph} below the spool sizeLimit {size}")
@@ -224,25 +238,60 @@ def check_rendered(path: str, docs: list[dict]) -> None:
             if "replicas" in dep["spec"]:
                 fail(f"{path}: Deployment keeps spec.replicas under a ScaledObject (apply would fight the HPA)")
 
+    def check_identity(owner: str, pod: dict, setup: bool) -> None:
+        # R21.1: only `recvault setup` may configure buckets (setup IAM role) and change the schema
+        # (database owner role); the worker and its CronJobs run as the worker role and the
+        # service database role.
+        sa = pod.get("serviceAccountName")
+        want = "recvault-setup" if setup else "recvault-worker"
+        if sa != want:
+            fail(f"{path}: {owner}: serviceAccountName {sa} (expected {want})")
+        for c in pod["containers"]:
+            refs = {((e.get("valueFrom") or {}).get("secretKeyRef") or {}).get("key") for e in c.get("env", [])}
+            names = {e["name"] for e in c.get("env", [])}
+            owner_role = "RECVAULT_DATABASE__OWNER_URL"
+            if not setup and (owner_role in refs or owner_role in names):
+                fail(f"{path}: {owner}/{c['name']}: only the setup Job may hold {owner_role} (the owner role)")
+            if setup and owner_role not in refs:
+                fail(f"{path}: {owner}/{c['name']}: the setup Job applies migrations: it needs {owner_role}")
+
+    for dep in by_kind.get("Deployment", []):
+        check_identity(f"Deployment/{dep['metadata']['name']}", dep["spec"]["template"]["spec"], setup=False)
+
     for job in by_kind.get("Job", []):
         owner = f"Job/{job['metadata']['name']}"
         pod = job["spec"]["template"]["spec"]
         check_pod_security(owner, pod)
+        check_identity(owner, pod, setup=True)
         for c in pod["containers"]:
             check_env(owner, env_of(c))
             if c.get("args", [])[:1] != ["setup"]:
                 fail(f"{path}: {owner}: expected `recvault setup`")
 
+    # Every CronJob runs one known recvault command, one run at a time: two sweeps or two
+    # reconciliations at once would race each other on the same objects and findings.
+    cron_commands = {
+        "recvault-staging-sweep": ["staging", "sweep"],
+        "recvault-reconcile": ["reconcile", "--repair"],
+    }
     for cj in by_kind.get("CronJob", []):
-        owner = f"CronJob/{cj['metadata']['name']}"
+        name = cj["metadata"]["name"]
+        owner = f"CronJob/{name}"
         pod = cj["spec"]["jobTemplate"]["spec"]["template"]["spec"]
         check_pod_security(owner, pod)
+        check_identity(owner, pod, setup=False)
+        want = cron_commands.get(name)
+        if want is None:
+            fail(f"{path}: {owner}: unknown CronJob (known: {', '.join(cron_commands)})")
         for c in pod["containers"]:
             check_env(owner, env_of(c))
-            if c.get("args", [])[:2] != ["staging", "sweep"]:
-                fail(f"{path}: {owner}: expected `recvault staging sweep`")
+            if want and c.get("args", [])[:len(want)] != want:
+                fail(f"{path}: {owner}: expected `recvault {' '.join(want)}`, got {c.get('args')}")
         if cj["spec"].get("concurrencyPolicy") != "Forbid":
-            fail(f"{path}: {owner}: two sweeps at once would race each other: concurrencyPolicy must be Forbid")
+            fail(f"{path}: {owner}: two runs at once would race each other: concurrencyPolicy must be Forbid")
+    for name in cron_commands:
+        if not any(cj["metadata"]["name"] == name for cj in by_kind.get("CronJob", [])):
+            fail(f"{path}: CronJob/{name} missing")
 
     prepare = [f"{d['kind']}/{d['metadata']['name']}" for d in docs
                if d["metadata"].get("labels", {}).get("recvault.io/phase") == "prepare"]
@@ -254,11 +303,44 @@ def check_rendered(path: str, docs: list[dict]) -> None:
 
 # --- metrics ----------------------------------------------------------------------------------
 
+ALERTS = ROOT / "deploy" / "prometheus" / "recvault-alerts.yaml"
+DASHBOARD = ROOT / "deploy" / "grafana" / "recvault-ingest.json"
+# What the `prometheus` crate's process collector exposes (Linux), for process_* names.
+PROCESS_METRICS = {
+    "process_cpu_seconds_total", "process_open_fds", "process_max_fds", "process_virtual_memory_bytes",
+    "process_resident_memory_bytes", "process_start_time_seconds", "process_threads",
+}
+
+
+def rust_block(src: str, start: int) -> str:
+    """The text between the first `{` at or after `start` and its matching `}` (braces in
+    string literals and comments are rare enough in metrics.rs to ignore)."""
+    i = src.index("{", start)
+    depth = 0
+    for j in range(i, len(src)):
+        if src[j] == "{":
+            depth += 1
+        elif src[j] == "}":
+            depth -= 1
+            if depth == 0:
+                return src[i + 1:j]
+    raise ValueError("unbalanced braces")
+
+
+def strip_comments(src: str) -> str:
+    return re.sub(r"//[^\n]*", "", src)
+
+
 def declared_metrics() -> dict[str, str]:
-    src = METRICS_RS.read_text()
+    """Every metric name passed to a constructor in metrics.rs: `Opts::new("recvault_...")`,
+    `HistogramOpts::new(...)`, `IntCounter::new(...)`, `Gauge::with_opts(...)`, the
+    `register_*!(...)` macros, ... A name is a histogram when its constructor is HistogramOpts or
+    a `register_histogram*!` macro."""
+    src = strip_comments(METRICS_RS.read_text())
     kinds: dict[str, str] = {}
-    for m in re.finditer(r'(HistogramOpts::new|Opts::new|IntCounter::new|IntGauge::new)\(\s*"(recvault_[a-z0-9_]+)"', src):
-        kinds[m.group(2)] = "histogram" if m.group(1) == "HistogramOpts::new" else "other"
+    for m in re.finditer(r'\b(\w+)(?:::new|::with_opts|!)\(\s*"(recvault_[a-z0-9_]+)"', src):
+        ctor, name = m.group(1), m.group(2)
+        kinds[name] = "histogram" if ctor.startswith(("HistogramOpts", "register_histogram")) else "other"
     return kinds
 
 
@@ -269,25 +351,55 @@ def series_names(kinds: dict[str, str]) -> set[str]:
     return names
 
 
+def const_strings(src: str, name: str) -> set[str] | None:
+    m = re.search(rf"pub const {name}\b[^=]*=\s*\[(.*?)\];", src, re.S)
+    return set(re.findall(r'"([a-z0-9_]+)"', m.group(1))) if m else None
+
+
 def label_sets() -> dict[str, set[str]]:
-    src = METRICS_RS.read_text()
-    outcomes = set(re.findall(r'Self::\w+ => "([a-z_]+)"', src.split("impl Outcome")[1].split("pub const STAGES")[0]))
-    stages = set(re.findall(r'"([a-z]+)"', re.search(r"pub const STAGES[^;]+;", src).group(0)))
-    caps_src = CAPABILITIES_RS.read_text()
-    code_fn = re.search(r"pub fn code\(self\) -> &'static str \{(.*?)\n    \}", caps_src, re.S).group(1)
-    capabilities = set(re.findall(r'=> "([a-z_]+)"', code_fn))
-    return {"outcome": outcomes, "stage": stages, "capability": capabilities}
+    src = strip_comments(METRICS_RS.read_text())
+    sets: dict[str, set[str]] = {}
+    # outcome: the string arms of the fn that labels an Outcome (whatever it is called), inside
+    # `impl Outcome { ... }`.
+    impl = re.search(r"impl\s+Outcome\s*\{", src)
+    if impl:
+        body = rust_block(src, impl.start())
+        sets["outcome"] = set(re.findall(r'=>\s*"([a-z0-9_]+)"', body))
+    if not sets.get("outcome"):
+        fail("services/worker/src/metrics.rs: no Outcome labels found (parser out of date?)")
+    for label, const in (("stage", "STAGES"), ("queue", "QUEUES"), ("placement", "PLACEMENTS")):
+        values = const_strings(src, const)
+        if values:
+            sets[label] = values
+        else:
+            notes.append(f"metrics.rs has no const {const}: {label} values not checked")
+    caps_src = strip_comments(CAPABILITIES_RS.read_text())
+    code_fn = re.search(r"fn code\(self\)\s*->\s*&'static str", caps_src)
+    if code_fn:
+        sets["capability"] = set(re.findall(r'=>\s*"([a-z0-9_]+)"', rust_block(caps_src, code_fn.start())))
+    else:
+        fail("services/store/src/capabilities.rs: no `fn code(self) -> &'static str` (parser out of date?)")
+    return sets
+
+
+def recording_rules() -> set[str]:
+    alerts = yaml.safe_load(ALERTS.read_text())
+    return {r["record"] for g in alerts["spec"]["groups"] for r in g["rules"] if "record" in r}
 
 
 def expressions() -> list[tuple[str, str]]:
     exprs = []
-    alerts = yaml.safe_load((ROOT / "deploy" / "prometheus" / "recvault-alerts.yaml").read_text())
+    alerts = yaml.safe_load(ALERTS.read_text())
     for g in alerts["spec"]["groups"]:
         for r in g["rules"]:
+            if "record" in r:
+                exprs.append((f"record {r['record']}", r["expr"]))
+                continue
             exprs.append((f"alert {r['alert']}", r["expr"]))
-            if "requirement" not in r.get("labels", {}) and r["labels"].get("severity") != "info":
+            labels = r.get("labels", {})
+            if "requirement" not in labels and labels.get("severity") != "info":
                 notes.append(f"alert {r['alert']} cites no requirement")
-    dash = json.loads((ROOT / "deploy" / "grafana" / "recvault-ingest.json").read_text())
+    dash = json.loads(DASHBOARD.read_text())
     for p in dash["panels"]:
         for t in p.get("targets", []):
             exprs.append((f"panel {p['title']!r}", t["expr"]))
@@ -303,15 +415,27 @@ def check_metrics() -> None:
         fail("no metric found in services/worker/src/metrics.rs (parser out of date?)")
         return
     names = series_names(kinds)
+    records = recording_rules()
     labels = label_sets()
+    worker_src = "".join(f.read_text() for f in (ROOT / "services" / "worker" / "src").rglob("*.rs"))
+    process_collector = "ProcessCollector" in worker_src
     if "86400" not in METRICS_RS.read_text() and "24.0 * 3600.0" not in METRICS_RS.read_text():
         fail("recvault_upload_delay_seconds has no 24 h bucket: the R17.1 panels and alert need le=86400")
     used_metrics = set()
     for where, e in expressions():
-        for name in re.findall(r"\b(recvault_[a-z0-9_]+)\b", e):
+        # A recording rule's name (namespace:recvault_x:count) is not a metric of the code.
+        bare = e
+        for r in records:
+            bare = bare.replace(r, "")
+        for name in re.findall(r"(?<![:\w])(recvault_[a-z0-9_]+)\b", bare):
             used_metrics.add(name)
             if name not in names:
                 fail(f"{where}: unknown metric {name} (declared: {', '.join(sorted(names))})")
+        for name in re.findall(r"(?<![:\w])(process_[a-z0-9_]+)\b", bare):
+            if name not in PROCESS_METRICS:
+                fail(f"{where}: {name} is not a series of the process collector")
+            elif not process_collector:
+                fail(f"{where}: uses {name}, but services/worker/src registers no ProcessCollector")
         for label, values in labels.items():
             for op, val in re.findall(rf'\b{label}\s*(=~|!~|!=|=)\s*"([^"]*)"', e):
                 for v in val.split("|"):
@@ -320,7 +444,9 @@ def check_metrics() -> None:
     unused = {n for n in kinds if not any(u.startswith(n) for u in used_metrics)}
     if unused:
         fail(f"metrics declared but shown nowhere: {', '.join(sorted(unused))}")
-    notes.append(f"{len(expressions())} PromQL expressions use only {len(kinds)} declared metrics")
+    notes.append(f"{len(expressions())} PromQL expressions use only {len(kinds)} declared metrics"
+                 + (f" and the recording rules {', '.join(sorted(records))}" if records else ""))
+    notes.append("label values checked: " + "; ".join(f"{k} ({len(v)})" for k, v in sorted(labels.items())))
 
 
 def check_promql_syntax() -> None:
@@ -387,26 +513,80 @@ def check_iam() -> None:
     w = policies.get("worker-policy")
     if w:
         archive = "arn:aws:s3:::recvault-archive"
-        allowed_on_archive = {a for s, acts, res in statements(w) if s["Effect"] == "Allow"
-                              for r in res if r.startswith(archive) for a in acts}
-        denied_on_archive = {a for s, acts, res in statements(w) if s["Effect"] == "Deny" and "Condition" not in s
-                             for r in res if r.startswith(archive) for a in acts}
-        for a in ("s3:DeleteObject", "s3:DeleteObjectVersion", "s3:BypassGovernanceRetention",
-                  "s3:PutBucketObjectLockConfiguration", "s3:PutBucketVersioning", "s3:PutLifecycleConfiguration",
-                  "s3:DeleteBucket"):
+        staging = "arn:aws:s3:::recvault-staging"
+
+        def on(bucket: str, effect: str, conditional: bool | None) -> set[str]:
+            return {a for s, acts, res in statements(w) if s["Effect"] == effect
+                    and (conditional is None or ("Condition" in s) == conditional)
+                    for r in res if r == bucket or r.startswith(bucket + "/") for a in acts}
+
+        allowed_on_archive = on(archive, "Allow", None)
+        allowed_unconditionally = on(archive, "Allow", False)
+        denied_on_archive = on(archive, "Deny", False)
+        # R21.1: the archive only grows and only setup configures it.
+        for a in ("s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutBucketObjectLockConfiguration",
+                  "s3:PutBucketVersioning", "s3:PutLifecycleConfiguration", "s3:DeleteBucket"):
             if a in allowed_on_archive:
                 fail(f"worker-policy allows {a} on the archive (R21.1)")
             if a not in denied_on_archive:
                 fail(f"worker-policy does not explicitly deny {a} on the archive (R21.1)")
-        for a in ("s3:GetObject", "s3:PutObject", "s3:PutObjectTagging", "s3:GetObjectTagging",
+        # The governance bypass: only to turn a GOVERNANCE lock back into COMPLIANCE (reconcile).
+        bypass = "s3:BypassGovernanceRetention"
+        if bypass in allowed_unconditionally:
+            fail(f"worker-policy allows {bypass} on the archive without a condition (R21.1)")
+        for s_, acts, res in statements(w):
+            if bypass in acts and any(r.startswith(archive) for r in res):
+                cond = s_.get("Condition", {})
+                key = {"Allow": "StringEquals", "Deny": "StringNotEquals"}[s_["Effect"]]
+                if cond.get(key, {}).get("s3:object-lock-mode") != "COMPLIANCE":
+                    fail(f"worker-policy/{s_.get('Sid')}: {bypass} on the archive must be tied to "
+                         f"{key} s3:object-lock-mode COMPLIANCE")
+        if not any(s_["Effect"] == "Deny" and bypass in acts and any(r.startswith(archive) for r in res)
+                   for s_, acts, res in statements(w)):
+            fail(f"worker-policy does not deny {bypass} on the archive for anything but COMPLIANCE")
+        for a in ("s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:PutObjectTagging",
+                  "s3:PutObjectVersionTagging", "s3:GetObjectTagging", "s3:GetObjectVersionTagging",
                   "s3:PutObjectRetention", "s3:GetObjectRetention", "s3:PutObjectLegalHold", "s3:GetObjectLegalHold",
-                  "s3:AbortMultipartUpload", "s3:ListBucket", "s3:GetBucketObjectLockConfiguration",
-                  "s3:GetBucketVersioning", "s3:GetLifecycleConfiguration"):
+                  "s3:AbortMultipartUpload", "s3:ListBucket", "s3:ListBucketVersions",
+                  "s3:GetBucketObjectLockConfiguration", "s3:GetBucketVersioning", "s3:GetLifecycleConfiguration"):
             if a not in allowed_on_archive:
                 fail(f"worker-policy lacks {a} on the archive, which services/store/src uses")
+        allowed_on_staging = on(staging, "Allow", None)
+        for a in ("s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject", "s3:DeleteObjectVersion",
+                  "s3:ListBucket", "s3:ListBucketVersions", "s3:GetBucketVersioning"):
+            if a not in allowed_on_staging:
+                fail(f"worker-policy lacks {a} on staging, which services/store/src uses")
+    su = policies.get("setup-policy")
+    if su:
+        staging = "arn:aws:s3:::recvault-staging"
+        allowed = {a for s_, acts, res in statements(su) if s_["Effect"] == "Allow" and staging in res for a in acts}
+        for a in ("s3:CreateBucket", "s3:PutBucketVersioning", "s3:GetBucketVersioning", "s3:PutLifecycleConfiguration"):
+            if a not in allowed:
+                fail(f"setup-policy lacks {a} on staging (setup.rs versions the staging bucket: staging_versioning)")
+        for a in ("s3:PutObjectTagging", "s3:PutObjectVersionTagging"):
+            if not any(s_["Effect"] == "Deny" and a in acts and "s3:ExistingObjectTag/retention" in
+                       json.dumps(s_.get("Condition", {})) for s_, acts, res in statements(w)):
+                fail(f"worker-policy does not deny lowering a permanent retention tag with {a} (R19.1)")
         quarantine = toml_defaults()["s3"]["quarantine_prefix"]
         if not any(r == f"{archive}/{quarantine}*" for s, acts, res in statements(w) for r in res):
             fail(f"worker-policy does not cover the quarantine prefix {quarantine!r} of recvault.toml")
+    st = policies.get("station-policy")
+    if st:
+        # R2.1: a station stages only under its own prefix, named by its identity (the same name
+        # is its station_id and its RabbitMQ user; the worker refuses any other source).
+        own = re.compile(r"arn:aws:s3:::recvault-staging/\$\{aws:(username|PrincipalTag/station_id)\}/\*")
+        for s_, acts, res in statements(st):
+            if s_["Effect"] != "Allow":
+                continue
+            for r in res:
+                if r.startswith("arn:aws:s3:::recvault-staging") and not own.fullmatch(r):
+                    fail(f"station-policy/{s_.get('Sid')}: {r} is not the station's own prefix "
+                         "(recvault-staging/${aws:username}/*)")
+            if set(acts) - {"s3:PutObject"}:
+                fail(f"station-policy/{s_.get('Sid')}: stations may only PutObject, not {sorted(set(acts) - {'s3:PutObject'})}")
+        if not any(s_["Effect"] == "Deny" and "s3:*" in acts and "arn:aws:s3:::recvault-archive/*" in res
+                   for s_, acts, res in statements(st)):
+            fail("station-policy does not deny everything on the archive")
     notes.append(f"IAM: {len(policies)} policies checked")
 
 

@@ -135,7 +135,7 @@ async fn invalid_jobs_are_dead_lettered_with_the_reason_and_touch_nothing() {
     // a valid job whose staged object does not exist
     let mut missing = wire.clone();
     missing.job_id = format!("{}-missing", wire.job_id);
-    missing.source.key = "nowhere/none.mp4".into();
+    missing.source.key = format!("{}/nowhere/none.mp4", wire.station_id);
     let missing = UploadJob::new(missing).unwrap();
     env.station.post_raw(missing.job_id(), &missing.to_json()).await.unwrap();
 

@@ -8,7 +8,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use recvault_core::{Blake3Hash, keys};
+use recvault_core::{Blake3Hash, UploadJob, keys};
 use recvault_db::url_with_database;
 use recvault_fixtures::RecordingSpec;
 use recvault_queue::headers;
@@ -159,19 +159,18 @@ async fn a_worker_killed_mid_job_is_redelivered_and_the_job_completes_exactly_on
 
     let mut first = spawn_worker_process(&p.settings);
     wait_for_consumer(&env, &mut first).await;
-    // Hold the worker at its download, so the job is in flight but not yet archived.
+    // Hold the worker at its download, so the job is in flight but not yet archived, and kill it
+    // there. (The window between the archive write and the commit is held by a lock on the
+    // content's hash in Postgres; what a crash there leaves, a copy with no row, is adopted only
+    // after it is proven by hashing: tests/integrity.rs. The chaos test kills at random moments.)
     p.s3.set(Mode::Stall);
     let job = env.station.submit(&path, &TestEnv::file_info("DSJ-0303")).await.unwrap();
     eventually("the first attempt", WAIT, || async { attempts_started(&env, job.job_id()).await == 1 }).await;
-    // Let it archive, but hold its database commit: the object exists, the row does not.
-    p.pg.set(Mode::Stall);
-    p.s3.set(Mode::Pass);
-    eventually("the archive copy", WAIT, || async { env.store.head(&bucket, &key).await.unwrap().is_some() }).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     first.kill().await.unwrap(); // SIGKILL
     first.wait().await.unwrap();
     assert_eq!(env.db.completed_jobs().await.unwrap(), 0, "killed before its commit");
-    p.pg.set(Mode::Pass);
+    p.s3.set(Mode::Pass);
 
     let mut second = spawn_worker_process(&p.settings);
     assert_eq!(env.wait_for_job(job.job_id(), WAIT).await, "archived");
@@ -190,7 +189,7 @@ async fn a_worker_killed_mid_job_is_redelivered_and_the_job_completes_exactly_on
     assert!(attempts[0].finished_at.is_none(), "the killed attempt never finished");
     assert_eq!(attempts[1].outcome.as_deref(), Some("archived"));
     assert_eq!(attempts[1].delivery, 2, "x-delivery-count counted the redelivery");
-    // one object version: the second attempt found the first one's copy and reused it
+    // one object version
     let versions = env.store.client().list_object_versions().bucket(&bucket).prefix(&key).send().await.unwrap();
     assert_eq!(versions.versions().len(), 1);
     assert_eq!(env.work_queue_depth().await, 0);
@@ -225,36 +224,135 @@ async fn sigterm_hands_an_unfinished_job_back_and_exits_cleanly() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_staging_sweep_removes_only_copies_of_completed_jobs() {
+async fn r2_1_the_staging_sweep_removes_only_the_bytes_of_completed_jobs() {
     let env = TestEnv::new().await;
     let staging = env.settings.s3.staging_bucket.clone();
     let (path, _) = env.fixture("swept.mp4", &RecordingSpec { seed: 46, ..RecordingSpec::default() });
+    let (other, _) = env.fixture("restaged.mp4", &RecordingSpec { seed: 47, ..RecordingSpec::default() });
     let worker = env.start_worker().await;
     let done = env.station.submit(&path, &TestEnv::file_info("DSJ-0305")).await.unwrap();
     assert_eq!(env.wait_for_job(done.job_id(), WAIT).await, "archived");
     worker.stop().await;
     assert!(!env.staged_exists(&done.source().key).await);
-    // What a worker killed after its ack and before its delete leaves: the staged copy of a job
-    // that is completed. And the bytes of a job that never completed (dead-lettered, or still
-    // queued): those must stay whatever their age (R2.1).
-    env.store.put_file(&staging, &done.source().key, &path, &[]).await.unwrap();
-    let pending_key = "st-test/2026/12/01/st-test-DSJ-0306-pending/pending.mp4";
-    env.store.put_file(&staging, pending_key, &path, &[]).await.unwrap();
+    // What a worker killed after its ack and before its delete leaves: a staged copy of bytes
+    // that are archived. Then a later job stages new bytes at the same key (a station whose
+    // counter restarted), and a job that never completed left its bytes: those two must stay,
+    // whatever their age (R2.1). Before this fix the sweep deleted by key and took the new bytes.
+    let left_behind = env.store.put_file(&staging, &done.source().key, &path, &[]).await.unwrap();
+    let restaged = env.store.put_file(&staging, &done.source().key, &other, &[]).await.unwrap();
+    let pending_key = format!("{}/2026/12/01/pending/pending.mp4", env.station.identity.station_id);
+    let pending = env.store.put_file(&staging, &pending_key, &path, &[]).await.unwrap();
+    assert!(left_behind.is_some() && restaged.is_some(), "the staging bucket keeps versions");
 
     let sweep =
         |min_age, dry_run| recvault_worker::sweep::sweep_staging(&env.store, &env.db, &staging, min_age, dry_run);
     let young = sweep(chrono::TimeDelta::minutes(60), false).await.unwrap();
-    assert_eq!((young.listed, young.too_young), (2, 2), "nothing is looked at before the minimum age");
+    assert_eq!((young.listed, young.too_young), (3, 3), "nothing is looked at before the minimum age");
     assert!(young.removed.is_empty());
 
+    let version = |key: &str, v: &Option<String>| recvault_worker::sweep::StagedVersion {
+        key: key.into(),
+        version_id: v.clone(),
+    };
     let dry = sweep(chrono::TimeDelta::zero(), true).await.unwrap();
-    assert_eq!(dry.removed, vec![done.source().key.clone()]);
-    assert!(env.staged_exists(&done.source().key).await, "a dry run removes nothing");
+    assert_eq!(dry.removed, vec![version(&done.source().key, &left_behind)]);
+    let versions = env.store.list_staged(&staging).await.unwrap();
+    assert_eq!(versions.len(), 3, "a dry run removes nothing");
 
     let swept = sweep(chrono::TimeDelta::zero(), false).await.unwrap();
-    assert_eq!(swept.removed, vec![done.source().key.clone()]);
-    assert_eq!(swept.kept, vec![pending_key.to_string()]);
-    assert!(!env.staged_exists(&done.source().key).await);
-    assert!(env.staged_exists(pending_key).await, "bytes without a completed job are kept");
+    assert_eq!(swept.removed, vec![version(&done.source().key, &left_behind)]);
+    let mut kept = swept.kept.clone();
+    kept.sort_by(|a, b| a.key.cmp(&b.key));
+    let mut want = vec![version(&done.source().key, &restaged), version(&pending_key, &pending)];
+    want.sort_by(|a, b| a.key.cmp(&b.key));
+    assert_eq!(kept, want);
+    // the new bytes at the completed job's key are still there, untouched
+    let (size, b3) = env.store.hash_object(&staging, &done.source().key, restaged.as_deref()).await.unwrap();
+    assert_eq!(
+        (size, b3.0),
+        (std::fs::metadata(&other).unwrap().len(), *blake3::hash(&std::fs::read(&other).unwrap()).as_bytes())
+    );
+    assert!(env.staged_exists(&pending_key).await, "bytes without a completed job are kept");
+    env.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_larger_than_the_spool_is_dead_lettered_at_once_and_replayed_once_there_is_room() {
+    let env = TestEnv::with(|s| s.worker.spool_max_bytes = Some(10_000)).await;
+    let (path, _) = env.fixture("big.mp4", &RecordingSpec { seed: 47, ..RecordingSpec::default() });
+    let size = std::fs::metadata(&path).unwrap().len();
+    assert!(size > 10_000);
+    let worker = env.start_worker().await;
+    let job = env.station.submit(&path, &TestEnv::file_info("DSJ-0307")).await.unwrap();
+    env.wait_for_dead_letters(1, WAIT).await;
+    assert_eq!(worker.outcome_count("too_large_for_spool"), 1);
+    assert_eq!(worker.outcome_count("retried"), 0, "not retried: it can never fit this worker");
+    worker.stop().await;
+    assert!(env.staged_exists(&job.source().key).await, "the bytes are kept");
+
+    // The operator reads why, enlarges the spool, and replays the job.
+    let mut roomy = env.settings.clone();
+    roomy.worker.spool_max_bytes = None;
+    let cli = |args: &[&str]| {
+        std::process::Command::new(recvault_bin())
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", std::env::var("HOME").unwrap_or_default())
+            .env("USER", "ops-tester")
+            .envs(roomy.to_env())
+            .output()
+            .unwrap()
+    };
+    let listed = cli(&["dead-letters", "list", "--json"]);
+    assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
+    let letters: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(letters.as_array().unwrap().len(), 1, "{letters} {}", String::from_utf8_lossy(&listed.stderr));
+    assert_eq!(letters[0]["reason"], "too_large_for_spool");
+    assert_eq!(letters[0]["message_id"], job.job_id());
+    let detail = letters[0]["detail"].as_str().unwrap();
+    assert!(detail.contains(&size.to_string()) && detail.contains("10000"), "{detail}");
+    assert_eq!(cli(&["dead-letters", "list"]).status.code(), Some(0), "listing removes nothing");
+    let replay = cli(&["dead-letters", "replay", "--job-id", job.job_id(), "--reason", "spool volume enlarged"]);
+    assert!(replay.status.success(), "{}", String::from_utf8_lossy(&replay.stderr));
+    let worker = env.start_worker_with(roomy).await;
+    assert_eq!(env.wait_for_job(job.job_id(), WAIT).await, "archived");
+    worker.stop().await;
+    let (by, reason, was): (String, String, String) =
+        sqlx::query_as("select replayed_by, reason, dead_reason from dead_letter_replays")
+            .fetch_one(env.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        (by.as_str(), reason.as_str(), was.as_str()),
+        ("ops-tester", "spool volume enlarged", "too_large_for_spool")
+    );
+    assert!(env.take_all(&env.broker.topology().dead_queue).await.is_empty());
+    env.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_delivered_as_often_as_the_queue_allows_is_dead_lettered_with_the_reason() {
+    let env = TestEnv::with(|s| s.amqp.delivery_limit = 2).await;
+    let (path, _) = env.fixture("crashloop.mp4", &RecordingSpec { seed: 48, ..RecordingSpec::default() });
+    // What a job that crashed two workers looks like to the third: x-delivery-count 2.
+    let job = UploadJob::new(env.station.prepare(&path, &TestEnv::file_info("DSJ-0308")).await.unwrap()).unwrap();
+    env.station.stage(&path, &job).await.unwrap();
+    let mut headers_in = lapin::types::FieldTable::default();
+    headers_in.insert("x-delivery-count".into(), lapin::types::AMQPValue::LongInt(2));
+    env.publish_with_headers(
+        &env.broker.topology().jobs_exchange,
+        "upload.v1",
+        &job.to_json(),
+        headers_in,
+        Some(&job.wire().station_id),
+    )
+    .await;
+    let worker = env.start_worker().await;
+    let dead = env.take_dead_letters(1, WAIT).await;
+    assert_eq!(dead[0].header(headers::REASON).as_deref(), Some("delivery_limit"));
+    assert_eq!(worker.outcome_count("delivery_limit"), 1);
+    worker.stop().await;
+    assert!(env.staged_exists(&job.source().key).await);
     env.finish().await;
 }

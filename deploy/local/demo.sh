@@ -1,57 +1,77 @@
 #!/usr/bin/env bash
 # The main job end to end on sample recordings, on a local stack:
-#   1. install and start PostgreSQL, RabbitMQ, moto (S3) and GStreamer (deploy/local/stack.sh)
-#   2. build recvault, create buckets (versioning, Object Lock, lifecycle), schema and queues
-#   3. generate sample recorder files with known ground truth
-#   4. submit them as a docking station would, plus one file that is not a recording
-#   5. run a worker, show its metrics, stop it with SIGTERM
-#   6. print what was archived (keys, hashes, retention, findings) and what was quarantined
+#   1. install and start PostgreSQL, RabbitMQ, Ceph (a real S3 store with Object Lock) and
+#      GStreamer (deploy/local/stack.sh)
+#   2. build recvault; `recvault setup`: buckets (versioning, Object Lock, lifecycle), schema
+#      (migrations as the owner role), queues, and the store's capability report (by behaviour)
+#   3. register the docking station's own broker user (it may publish jobs, nothing else)
+#   4. generate sample recorder files with known ground truth
+#   5. submit them as that station would, plus one file that is not a recording
+#   6. run a worker (as the database's service role), show its metrics, stop it with SIGTERM
+#   7. print what was archived (keys, hashes, retention, findings), what was quarantined, the
+#      dead letters with their reasons, an activity timeline, and a reconciliation of the archive
+#      against Postgres
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-say() { printf '\n\033[1;32m==> %s\033[0m\n' "$*"; }
+if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then say() { printf '\n\033[1;32m==> %s\033[0m\n' "$*"; }; else say() { printf '\n==> %s\n' "$*"; }; fi
 
 say "local stack"
 eval "$(deploy/local/stack.sh up)"
 command -v cargo >/dev/null || { echo "cargo not found: install Rust (https://rustup.rs) first" >&2; exit 1; }
 
-# The demo keeps to its own database, queues and buckets, fresh on every run.
+# The demo keeps to its own database, queues and buckets, fresh on every run. (Archived objects
+# are locked for years, which is the point: each run gets buckets of its own.)
+RUN="$(date -u +%Y%m%d%H%M%S)"
 export RECVAULT_DATABASE__URL="${RECVAULT_DATABASE__URL%/*}/recvault_demo"
+export RECVAULT_DATABASE__OWNER_URL="${RECVAULT_DATABASE__OWNER_URL%/*}/recvault_demo"
 export RECVAULT_AMQP__PREFIX=recvault-demo
-export RECVAULT_S3__STAGING_BUCKET=recvault-demo-staging
-export RECVAULT_S3__ARCHIVE_BUCKET=recvault-demo-archive
+export RECVAULT_S3__STAGING_BUCKET="recvault-demo-${RUN}-staging"
+export RECVAULT_S3__ARCHIVE_BUCKET="recvault-demo-${RUN}-archive"
 export RECVAULT_LOG__FILTER="${RECVAULT_LOG__FILTER:-warn}"
 PGPASSWORD=recvault-local PGOPTIONS="-c client_min_messages=warning" psql -q -h 127.0.0.1 -U recvault -d postgres \
   -c "drop database if exists recvault_demo with (force)" -c "create database recvault_demo"
+# the demo's queues from an earlier run, through the management API
+for q in $(curl -sf -u guest:guest "$RECVAULT_AMQP__MANAGEMENT_URL/api/queues/%2f?columns=name" \
+  | python3 -c 'import json,sys; print(" ".join(q["name"] for q in json.load(sys.stdin) if q["name"].startswith("recvault-demo.")))'); do
+  curl -sf -u guest:guest -X DELETE "$RECVAULT_AMQP__MANAGEMENT_URL/api/queues/%2f/$q" >/dev/null
+done
 
 say "building recvault"
 cargo build --locked -p recvault
 BIN="${CARGO_TARGET_DIR:-target}/debug/recvault"
 export RECVAULT_WORKER__METRICS_ADDR="${RECVAULT_WORKER__METRICS_ADDR:-127.0.0.1:9898}"
+DEMO="${CARGO_TARGET_DIR:-target}/demo"
+mkdir -p "$DEMO"
 
 say "recvault setup"
 "$BIN" setup
 
+say "the docking station st-gulou-01 gets a broker user of its own"
+"$BIN" station register st-gulou-01 --url-file "$DEMO/st-gulou-01.amqp"
+STATION_AMQP="$(cat "$DEMO/st-gulou-01.amqp")"
+station() { RECVAULT_AMQP__URL="$STATION_AMQP" "$BIN" station submit --station-id st-gulou-01 "$@"; }
+
 say "generating sample recordings"
-SAMPLES="${CARGO_TARGET_DIR:-target}/demo/samples"
+SAMPLES="$DEMO/samples"
 "$BIN" fixtures samples --out "$SAMPLES"
 head -c 4096 /dev/urandom >"$SAMPLES/not-a-recording.mp4"
 
-say "station st-gulou-01 submits them"
-"$BIN" station submit "$SAMPLES"/{moov_at_end,fragmented,truncated,killed,gap}.mp4 \
-  --station-id st-gulou-01 --unit zhidui --squad gulou-2 --device DSJ-0042 --officer 35010001 --officer 35010002 \
+say "station st-gulou-01 submits them, as its own broker user"
+station "$SAMPLES"/{moov_at_end,fragmented,truncated,killed,gap}.mp4 \
+  --unit zhidui --squad gulou-2 --device DSJ-0042 --officer 35010001 --officer 35010002 \
   --event-type inspection_routine --location "福州市鼓楼区五四路" --device-clock-ahead-secs 95
-"$BIN" station submit "$SAMPLES/faststart.mp4" \
-  --station-id st-gulou-01 --unit zhidui --device DSJ-0043 --officer 35010003 \
+station "$SAMPLES/faststart.mp4" \
+  --unit zhidui --device DSJ-0043 --officer 35010003 \
   --event-type penalty_inquiry --party "某餐馆" --case-id FZCG-2026-0001 --disputed
-"$BIN" station submit "$SAMPLES/not-a-recording.mp4" --station-id st-gulou-01 --device DSJ-0044 --officer 35010004
+station "$SAMPLES/not-a-recording.mp4" --device DSJ-0044 --officer 35010004
 
 say "an activity on DSJ-0045: three recordings, two hours ago (R12.1, R13.1, R15.1)"
-ACTIVITY="${CARGO_TARGET_DIR:-target}/demo/activity"
+ACTIVITY="$DEMO/activity"
 T0=$(date -u -d '2 hours ago' +%s)
 "$BIN" fixtures activity --out "$ACTIVITY" >"$ACTIVITY.list"
 while IFS=$'\t' read -r file offset; do
   start=$(date -u -d "@$(awk -v t="$T0" -v o="$offset" 'BEGIN { printf "%.3f", t + o }')" +%Y-%m-%dT%H:%M:%S.%3NZ)
-  "$BIN" station submit "$file" --station-id st-gulou-01 --device DSJ-0045 --officer 35010005 \
+  station "$file" --device DSJ-0045 --officer 35010005 \
     --event-type penalty_inspection --recorded-start "$start"
 done <"$ACTIVITY.list"
 SUBMITTED=10
@@ -66,19 +86,22 @@ for _ in $(seq 1 240); do
   [ "$settled" -ge "$SUBMITTED" ] && break
   sleep 0.5
 done
-curl -s "http://$RECVAULT_WORKER__METRICS_ADDR/metrics" | grep -E '^recvault_(jobs_total|findings_total|ingested_bytes_total|storage_capability)' | grep -v ' 0$' || true
+curl -s "http://$RECVAULT_WORKER__METRICS_ADDR/metrics" | grep -E '^recvault_(jobs_total|findings_total|ingested_bytes_total|storage_capability|archive_writes_total)' | grep -v ' 0$' || true
 kill -TERM "$WORKER"; wait "$WORKER" || true; trap - EXIT
 
 say "archived recordings"
 "$BIN" recordings --limit 10
 say "quarantined"
 "$BIN" quarantine --limit 5
+say "dead letters (the quarantined file's job, with its reason; nothing was lost)"
+"$BIN" dead-letters list
 say "timeline of DSJ-0045 (what a supervisor reads)"
 "$BIN" timeline --device DSJ-0045
+say "reconcile: the archive against Postgres (R21.1)"
+"$BIN" reconcile
 cat <<MSG
 
-Done. Jobs settled this run: $settled (re-running the demo re-submits the same files: the worker
-acknowledges them as duplicates). Next:
+Done. Jobs settled this run: $settled. Next:
   $BIN worker                      # keep a worker running; metrics at http://$RECVAULT_WORKER__METRICS_ADDR/metrics
   $BIN probe $SAMPLES/*.mp4        # the worker's verification on local files, as JSON
   $BIN recordings --json           # what Postgres holds

@@ -131,8 +131,8 @@ impl Deployment {
             .send()
             .await
             .map_err(|e| anyhow::anyhow!("creating {}: {}", names.plain_bucket, DisplayErrorContext(&e)))?;
+        Db::migrate(&s.database).await.context("migrations")?;
         let db = Db::connect(&s.database).await.context("benchmark database")?;
-        db.migrate().await.context("migrations")?;
         let broker = Broker::connect(&s.amqp, "recvault-loadtest").await.context("rabbitmq (is the stack up?)")?;
         broker.declare().await.context("declaring the topology")?;
         let station = Station::new(

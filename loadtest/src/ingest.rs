@@ -144,7 +144,7 @@ async fn measure(
     let t = Instant::now();
     let chunks: Vec<u64> = futures_util::stream::iter(keys.iter().map(|(path, key)| async move {
         let expected = std::fs::metadata(path)?.len();
-        let mut read = d.store.read_staged(plain, key).await.with_context(|| format!("plain GetObject {key}"))?;
+        let mut read = d.store.read_staged(plain, key, None).await.with_context(|| format!("plain GetObject {key}"))?;
         let (mut n, mut chunks) = (0u64, 0u64);
         while let Some(chunk) = read.body.next().await {
             n += chunk.map_err(|e| anyhow!("plain GetObject {key}: {e}"))?.len() as u64;
@@ -181,8 +181,8 @@ async fn measure(
     }
     let head_latency = t.elapsed() / u32::try_from(keys.len()).unwrap_or(1).max(1);
     for (_, key) in &keys {
-        d.store.delete_staged(plain, key).await.with_context(|| format!("deleting {key}"))?;
-        d.store.delete_staged(plain, &format!("{key}.copy")).await.with_context(|| format!("deleting {key}.copy"))?;
+        d.store.delete_key(plain, key).await.with_context(|| format!("deleting {key}"))?;
+        d.store.delete_key(plain, &format!("{key}.copy")).await.with_context(|| format!("deleting {key}.copy"))?;
     }
     eprintln!(
         "[loadtest]   plain GetObject {:.3} s, CopyObject {:.3} s, HeadObject {:.1} ms (plain objects deleted)",
@@ -229,7 +229,7 @@ async fn measure(
     let moto_cpu0 = moto.cpu_seconds();
     let t0 = Instant::now();
     for job in &jobs {
-        publisher.publish_job(job.job_id(), &job.to_json()).await?;
+        publisher.publish_job(job.job_id(), &job.to_json(), Some(&job.wire().station_id)).await?;
     }
     let publish = t0.elapsed();
     let deadline = Duration::from_secs(120) + Duration::from_secs(set.bytes / 1_000_000);

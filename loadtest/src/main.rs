@@ -12,6 +12,7 @@
 //! Every ingest uses a fresh deployment (queue prefix, buckets, database) that is removed again
 //! afterwards; see [`deploy`].
 
+mod archive;
 mod corpus;
 mod deploy;
 mod ingest;
@@ -48,6 +49,25 @@ enum Command {
     Verify(Opts),
     /// Only the ingest through the queue and the worker's peak RSS (measurements 2 and 3)
     Ingest(Opts),
+    /// The archive write's cost of proving its content: today's copy + read-back against the
+    /// copy alone (before) and an upload with Content-MD5, on the local S3 store
+    Archive(ArchiveOpts),
+}
+
+#[derive(Debug, Clone, Args)]
+struct ArchiveOpts {
+    /// File sizes, in MB
+    #[arg(long, value_delimiter = ',', default_values_t = [16u64, 128, 512])]
+    sizes_mb: Vec<u64>,
+    /// Timed repetitions per size and variant (medians are reported)
+    #[arg(long, default_value_t = 3)]
+    repeats: usize,
+    /// Scratch directory for the generated files and the spool
+    #[arg(long, default_value = "/tmp/recvault-loadtest-archive")]
+    work_dir: PathBuf,
+    /// Measure even in a debug build (the numbers are then meaningless)
+    #[arg(long)]
+    allow_debug: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -107,6 +127,20 @@ struct Opts {
     allow_debug: bool,
 }
 
+fn run_archive(a: &ArchiveOpts) -> anyhow::Result<()> {
+    if cfg!(debug_assertions) && !a.allow_debug {
+        bail!("this is a debug build: run `cargo build --release -p recvault-loadtest` (or pass --allow-debug)");
+    }
+    let base = recvault_worker::Settings::load(None).context("settings from RECVAULT_* variables")?;
+    if base.s3.endpoint.is_none() {
+        bail!("RECVAULT_S3__ENDPOINT is not set: run `eval \"$(deploy/local/stack.sh env)\"` first");
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rows = rt.block_on(archive::run(&base, &a.sizes_mb, a.repeats.max(1), &a.work_dir))?;
+    println!("{}", archive::table(&rows));
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn,lapin=off".into()))
@@ -124,6 +158,7 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> anyhow::Result<()> {
     let (opts, do_verify, do_ingest) = match command {
+        Command::Archive(a) => return run_archive(&a),
         Command::Run(o) => (o, true, true),
         Command::Verify(o) => (o, true, false),
         Command::Ingest(o) => (o, false, true),

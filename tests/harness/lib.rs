@@ -1,12 +1,15 @@
 //! Test harness: a fresh, isolated recvault deployment on the real services for each test.
 //!
-//! Every [`TestEnv`] gets its own Postgres database, its own queue prefix and its own buckets, so
-//! tests run in parallel against one broker, one Postgres and one S3 server without seeing each
-//! other. Services come from the environment that `deploy/local/stack.sh` prints
-//! (`RECVAULT_AMQP__URL`, `RECVAULT_S3__ENDPOINT`, `RECVAULT_TEST_PG_ADMIN_URL`, ...).
+//! Every [`TestEnv`] gets its own Postgres database, its own queue prefix, its own buckets and its
+//! own docking station (a broker user of its own, staging under its own prefix), so tests run in
+//! parallel against one broker, one Postgres and one S3 server (Ceph's gateway) without seeing
+//! each other. Services come from the environment that `deploy/local/stack.sh` prints
+//! (`RECVAULT_AMQP__URL`, `RECVAULT_S3__ENDPOINT`, `RECVAULT_DATABASE__URL` for the service role,
+//! `RECVAULT_DATABASE__OWNER_URL` and `RECVAULT_TEST_PG_ADMIN_URL` for the owner, ...). The
+//! worker connects as the service role, as in production; migrations run as the owner.
 //!
 //! [`proxy::TcpProxy`] sits between a worker and a service so a test can stall or cut the
-//! connection: moto keeps its objects in memory, so restarting it is not an option.
+//! connection without disturbing the other tests.
 
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
@@ -17,6 +20,7 @@ use lapin::types::{AMQPValue, FieldTable};
 use recvault_db::Db;
 use recvault_fixtures::{GroundTruth, RecordingSpec};
 use recvault_queue::Broker;
+use recvault_queue::admin::{BrokerAdmin, amqp_url_as};
 use recvault_station::{FileInfo, Station, StationIdentity};
 use recvault_store::Store;
 use recvault_worker::{Metrics, Settings, Worker};
@@ -34,10 +38,20 @@ pub use recvault_fixtures as fixtures;
 pub struct TestEnv {
     pub settings: Settings,
     pub store: Store,
+    /// Connected as the service role (what the worker can do).
     pub db: Db,
+    /// Connected as the owner of the test database (what a test inspects or tampers with).
+    pub owner: sqlx::PgPool,
     pub broker: Broker,
+    /// The docking station, publishing as its own broker user.
     pub station: Station,
+    /// The station's broker connection (its user may only publish to the jobs exchange).
+    pub station_broker: Broker,
+    pub station_password: SecretString,
+    pub admin: BrokerAdmin,
     pub files: tempfile::TempDir,
+    /// Broker users of further stations this test made ([`TestEnv::another_station`]).
+    extra_stations: std::sync::Mutex<Vec<String>>,
     admin_url: String,
     db_name: String,
     amqp: lapin::Connection,
@@ -111,6 +125,8 @@ impl TestEnv {
         settings.worker.metrics_addr = SocketAddr::from(([127, 0, 0, 1], 0));
         settings.worker.shutdown_grace_secs = 10;
         settings.worker.id = Some(format!("test-worker-{id}"));
+        // The capability probe waits out a compliance lock; its own test runs it (tests/store.rs).
+        settings.worker.probe_store_at_start = false;
         let admin_url = std::env::var("RECVAULT_TEST_PG_ADMIN_URL")
             .unwrap_or_else(|_| "postgres://recvault:recvault-local@127.0.0.1:5432/postgres".into());
         let db_name = format!("rvtest_{id}");
@@ -123,20 +139,35 @@ impl TestEnv {
             .await
             .expect("create test database");
         admin.close().await;
-        settings.database.url = SecretString::from(recvault_db::url_with_database(&admin_url, &db_name));
+        let service_url = settings.database.url.expose_secret().to_string();
+        settings.database.url = SecretString::from(recvault_db::url_with_database(&service_url, &db_name));
+        let owner_url = recvault_db::url_with_database(&admin_url, &db_name);
+        settings.database.owner_url = Some(SecretString::from(owner_url.clone()));
         settings.database.max_connections = 4;
         tweak(&mut settings);
 
         let store = Store::connect(settings.s3.clone()).await;
-        store.setup_buckets().await.expect("bucket set-up (is moto running? deploy/local/stack.sh)");
-        let db = Db::connect(&settings.database).await.expect("test database");
-        db.migrate().await.expect("migrations");
+        store.setup_buckets().await.expect("bucket set-up (is the S3 store up? deploy/local/stack.sh)");
+        Db::migrate(&settings.database).await.expect("migrations");
+        let db = Db::connect(&settings.database).await.expect("test database as the service role");
+        let owner = sqlx::PgPool::connect(&owner_url).await.expect("test database as the owner");
         let broker = Broker::connect(&settings.amqp, "recvault-test").await.expect("rabbitmq (is the stack up?)");
         broker.declare().await.expect("declare topology");
+        // The station: a broker user of its own, allowed to publish to this test's jobs exchange.
+        let station_id = format!("st-{id}");
+        let admin = BrokerAdmin::new(&settings.amqp.url, &settings.amqp.management_url).expect("broker admin");
+        let station_password = SecretString::from(uuid::Uuid::new_v4().simple().to_string());
+        admin
+            .register_station(&station_id, &station_password, &settings.amqp.prefix)
+            .await
+            .expect("registering the station's broker user (management API)");
+        let mut station_amqp = settings.amqp.clone();
+        station_amqp.url = amqp_url_as(&settings.amqp.url, &station_id, &station_password).expect("station url");
+        let station_broker = Broker::connect(&station_amqp, &station_id).await.expect("the station connects");
         let station = Station::new(
-            StationIdentity { station_id: "st-test".into(), unit: "zhidui".into(), squad: Some("sq1".into()) },
+            StationIdentity { station_id, unit: "zhidui".into(), squad: Some("sq1".into()) },
             store.clone(),
-            broker.publisher().await.expect("publisher"),
+            station_broker.publisher().await.expect("publisher"),
         );
         let amqp =
             lapin::Connection::connect(settings.amqp.url.expose_secret(), lapin::ConnectionProperties::default())
@@ -146,13 +177,51 @@ impl TestEnv {
             settings,
             store,
             db,
+            owner,
             broker,
             station,
+            station_broker,
+            station_password,
+            admin,
             files: tempfile::tempdir().expect("tempdir"),
+            extra_stations: std::sync::Mutex::new(Vec::new()),
             admin_url,
             db_name,
             amqp,
         }
+    }
+
+    async fn clean_buckets(&self) {
+        let c = self.store.client();
+        let prefix = self.settings.s3.staging_bucket.trim_end_matches("-staging").to_string();
+        let Ok(list) = c.list_buckets().send().await else { return };
+        for b in list.buckets().iter().filter_map(|b| b.name()).filter(|n| n.starts_with(&prefix)) {
+            let _ = c.delete_bucket_lifecycle().bucket(b).send().await;
+            if let Ok(versions) = self.store.list_versions(b, "").await {
+                for v in versions {
+                    let _ = c.delete_object().bucket(b).key(&v.key).set_version_id(v.version_id.clone()).send().await;
+                }
+            }
+            let _ = c.delete_bucket().bucket(b).send().await;
+        }
+    }
+
+    /// Another docking station of this deployment, with a broker user of its own (`suffix` makes
+    /// its id): what an attacker or a faulty station would use.
+    pub async fn another_station(&self, suffix: &str) -> (Station, Broker) {
+        let station_id = format!("{}-{suffix}", self.station.identity.station_id);
+        let password = SecretString::from(uuid::Uuid::new_v4().simple().to_string());
+        self.admin.register_station(&station_id, &password, &self.settings.amqp.prefix).await.expect("station user");
+        self.extra_stations.lock().expect("lock").push(station_id.clone());
+        let mut amqp = self.settings.amqp.clone();
+        amqp.url = amqp_url_as(&self.settings.amqp.url, &station_id, &password).expect("station url");
+        let broker = Broker::connect(&amqp, &station_id).await.expect("the other station connects");
+        let station = Station::new(
+            StationIdentity { station_id, unit: "zhidui".into(), squad: None },
+            self.store.clone(),
+            broker.publisher().await.expect("publisher"),
+        );
+        (station, broker)
     }
 
     /// Starts a worker in this process with these settings.
@@ -259,6 +328,47 @@ impl TestEnv {
         self.take_all(&queue).await
     }
 
+    /// Waits until `n` messages sit in the dead-letter queue, leaving them there.
+    pub async fn wait_for_dead_letters(&self, n: u32, timeout: Duration) {
+        let queue = self.broker.topology().dead_queue.clone();
+        eventually(&format!("{n} dead letter(s)"), timeout, || async {
+            self.broker.depth(&queue).await.expect("depth").0 >= n
+        })
+        .await;
+    }
+
+    /// Publishes a raw message with headers (as the operator's connection, which may set any
+    /// `user_id`): what a message that went through the broker's hands looks like.
+    pub async fn publish_with_headers(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        body: &[u8],
+        headers: FieldTable,
+        user_id: Option<&str>,
+    ) {
+        let ch = self.amqp.create_channel().await.expect("channel");
+        ch.confirm_select(lapin::options::ConfirmSelectOptions::default()).await.expect("confirms");
+        let mut props = lapin::BasicProperties::default().with_delivery_mode(2).with_headers(headers);
+        if let Some(u) = user_id {
+            props = props.with_user_id(u.into());
+        }
+        let confirm = ch
+            .basic_publish(
+                exchange.into(),
+                routing_key.into(),
+                lapin::options::BasicPublishOptions::default(),
+                body,
+                props,
+            )
+            .await
+            .expect("publish")
+            .await
+            .expect("confirm");
+        assert!(confirm.is_ack(), "the broker took the message");
+        let _ = ch.close(200, "done".into()).await;
+    }
+
     /// Takes (and acknowledges) every message now in `queue`.
     pub async fn take_all(&self, queue: &str) -> Vec<QueuedMessage> {
         let ch = self.amqp.create_channel().await.expect("channel");
@@ -282,10 +392,20 @@ impl TestEnv {
         self.store.head(&self.settings.s3.staging_bucket, key).await.expect("head").is_some()
     }
 
-    /// Drops the test database and the queues. Buckets stay: locked objects cannot be deleted,
-    /// which is the point; moto keeps them in memory until it stops.
+    /// Drops the test database, the queues and the station's broker user, and empties this test's
+    /// buckets of what can be deleted. Locked versions cannot be (which is the point): their
+    /// buckets stay, with their lifecycle rules removed so the store's lifecycle runs do not slow
+    /// down as test buckets pile up.
     pub async fn finish(self) {
+        self.clean_buckets().await;
         self.broker.close().await;
+        self.station_broker.close().await;
+        let _ = self.admin.remove_station(&self.station.identity.station_id).await;
+        let extra = std::mem::take(&mut *self.extra_stations.lock().expect("lock"));
+        for s in extra {
+            let _ = self.admin.remove_station(&s).await;
+        }
+        self.owner.close().await;
         if let Ok(ch) = self.amqp.create_channel().await {
             let t = recvault_queue::Topology::new(&self.settings.amqp.prefix, &self.settings.amqp.retry_delays_ms, 1);
             let mut queues = vec![t.work_queue, t.dead_queue];

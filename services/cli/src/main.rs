@@ -2,6 +2,7 @@
 //! `recvault-core`, every side effect in an adapter crate.
 
 mod commands;
+mod exit;
 mod logging;
 
 use clap::{Parser, Subcommand};
@@ -10,7 +11,12 @@ use std::process::ExitCode;
 
 /// recvault: ingest, verify and keep body-camera recordings (Fuzhou city-management rules).
 #[derive(Debug, Parser)]
-#[command(name = "recvault", version, propagate_version = true)]
+#[command(
+    name = "recvault",
+    version,
+    propagate_version = true,
+    after_help = "Exit status: 0 success; 1 a failure the command reports (a file that would be quarantined, a job not found); 2 usage error; 3 archive drift remains (reconcile); 75 a service is unreachable or failed for now (retry later); 78 configuration error (fix it, do not retry)."
+)]
 struct Cli {
     /// Configuration file (TOML); every key is documented in pipeline-config/recvault.toml.
     /// RECVAULT_<SECTION>__<KEY> environment variables override it.
@@ -31,6 +37,11 @@ enum Command {
     Worker(commands::worker::Args),
     /// Create buckets (versioning, Object Lock, lifecycle), apply migrations, declare queues, report store capabilities
     Setup(commands::setup::Args),
+    /// The dead-letter queue: list jobs with their reasons, replay them once the cause is fixed
+    #[command(subcommand, name = "dead-letters")]
+    DeadLetters(commands::deadletters::Command),
+    /// Check the archive against Postgres: versions, tags, locks, holds, unrecorded objects (R21.1)
+    Reconcile(commands::reconcile::Args),
     /// Maintain the staging bucket: remove staged copies of completed jobs
     #[command(subcommand)]
     Staging(commands::staging::Command),
@@ -50,10 +61,11 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    quiet_on_closed_pipe();
     let cli = Cli::parse();
     let result = match cli.command {
         // Commands that need no configuration and no async runtime.
-        Command::Probe(args) => commands::probe::run(args),
+        Command::Probe(args) => commands::probe::run(cli.config.as_deref(), args),
         Command::Schema => commands::print_json(&recvault_core::job::json_schema()),
         Command::Fixtures(cmd) => commands::fixtures::run(cmd),
         Command::Eval(args) => commands::eval::run(cli.config.as_deref(), args),
@@ -63,9 +75,28 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("recvault: error: {e:#}");
-            ExitCode::from(2)
+            ExitCode::from(exit::of(&e))
         }
     }
+}
+
+/// `recvault … | head` closes the pipe early: that is the reader's choice, not an error. The
+/// standard library's print macros panic on it; the hook turns exactly that panic into a quiet
+/// exit and leaves every other panic as it was.
+fn quiet_on_closed_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if msg.contains("failed printing to stdout") && msg.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
 }
 
 fn command_runner(command: Command) -> commands::Runner {
@@ -76,6 +107,8 @@ fn command_runner(command: Command) -> commands::Runner {
                 Command::Worker(args) => commands::worker::run(settings, args).await,
                 Command::Setup(args) => commands::setup::run(settings, args).await,
                 Command::Staging(cmd) => commands::staging::run(settings, cmd).await,
+                Command::Reconcile(args) => commands::reconcile::run(settings, args).await,
+                Command::DeadLetters(cmd) => commands::deadletters::run(settings, cmd).await,
                 Command::Recordings(args) => commands::recordings::run(settings, args).await,
                 Command::Quarantine(args) => commands::recordings::run_quarantine(settings, args).await,
                 Command::Timeline(args) => commands::timeline::run(settings, args).await,

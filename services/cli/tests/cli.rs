@@ -75,7 +75,7 @@ fn probe_reports_each_verdict_with_its_exit_status() {
 #[test]
 fn a_missing_file_is_a_clear_error() {
     let out = recvault(&["probe", "/nonexistent/x.mp4"]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("/nonexistent/x.mp4") && err.contains("No such file"), "{err}");
 }
@@ -96,7 +96,7 @@ fn bad_configuration_is_refused_with_the_key_named() {
         .env("RECVAULT_WORKER__CONCURRENCY", "0")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(78), "a configuration error: EX_CONFIG, do not retry");
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("worker.concurrency"),
         "{}",
@@ -106,6 +106,42 @@ fn bad_configuration_is_refused_with_the_key_named() {
     let file = dir.path().join("c.toml");
     std::fs::write(&file, "[worker]\nconcurency = 2\n").unwrap();
     let out = recvault(&["--config", file.to_str().unwrap(), "recordings"]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(78));
     assert!(String::from_utf8_lossy(&out.stderr).contains("concurency"));
+    // probe reads the configuration too
+    let out = recvault(&["--config", file.to_str().unwrap(), "probe", "/nonexistent/x.mp4"]);
+    assert_eq!(out.status.code(), Some(78));
+}
+
+#[test]
+fn exit_statuses_tell_a_service_that_is_down_from_a_usage_error() {
+    // nothing listens on port 9: the service is unreachable, worth retrying later (EX_TEMPFAIL)
+    let out = Command::new(env!("CARGO_BIN_EXE_recvault"))
+        .args(["recordings"])
+        .env("RECVAULT_DATABASE__URL", "postgres://nobody@127.0.0.1:9/none")
+        .env("RECVAULT_DATABASE__ACQUIRE_TIMEOUT_MS", "500")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(75), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains('\u{1b}'), "no colour codes when stderr is not a terminal: {stderr:?}");
+    assert_eq!(recvault(&["recordings", "--no-such-flag"]).status.code(), Some(2));
+    let help = recvault(&["--help"]);
+    assert!(String::from_utf8_lossy(&help.stdout).contains("75"), "the exit statuses are documented");
+}
+
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_recvault"))
+        .args(["schema"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // close the pipe before the output comes, as `recvault schema | true` does
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0));
 }

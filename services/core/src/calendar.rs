@@ -95,6 +95,17 @@ impl WorkCalendar {
         self.years.keys().copied().collect()
     }
 
+    /// The last day the calendar covers (31 December of its last year), if it covers any.
+    pub fn last_day(&self) -> Option<NaiveDate> {
+        self.years.keys().next_back().and_then(|y| NaiveDate::from_ymd_opt(*y, 12, 31))
+    }
+
+    /// R17.1: whole days from `today` until the calendar runs out (negative once it has); past
+    /// its end, deadlines fall back to plain weekdays and miss the official adjusted days.
+    pub fn days_remaining(&self, today: NaiveDate) -> Option<i64> {
+        self.last_day().map(|last| (last - today).num_days())
+    }
+
     pub fn source(&self, year: i32) -> Option<&str> {
         self.years.get(&year).map(|y| y.source.as_str())
     }
@@ -130,6 +141,17 @@ impl WorkCalendar {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn r17_1_the_shipped_calendar_says_when_it_runs_out() {
+        let cal = WorkCalendar::shipped();
+        let last = cal.last_day().unwrap();
+        assert_eq!(last, NaiveDate::from_ymd_opt(*cal.years().last().unwrap(), 12, 31).unwrap());
+        assert_eq!(cal.days_remaining(last), Some(0));
+        assert_eq!(cal.days_remaining(last - chrono::TimeDelta::days(59)), Some(59));
+        assert_eq!(cal.days_remaining(last + chrono::TimeDelta::days(1)), Some(-1));
+        assert_eq!(WorkCalendar::default().days_remaining(last), None);
+    }
 
     fn d(s: &str) -> NaiveDate {
         s.parse().unwrap()

@@ -64,6 +64,8 @@ finding_kinds! {
     DeviceHandover = "device_handover", "R15.2", "Recording went on on another device; a written explanation is due.";
     ClockOffset = "clock_offset", "R11.1", "The recorder's clock differed from the station's at docking.";
     LateUpload = "late_upload", "R17.1", "The recording reached the system after its deadline.";
+    JobIdConflict = "job_id_conflict", "R2.1", "A station reused a completed job's id for other bytes or facts: the new job was held back and its bytes kept in staging.";
+    ArchiveDrift = "archive_drift", "R21.1", "The archive and the database disagree: an object missing, unlocked, re-tagged or unrecorded.";
 }
 
 impl fmt::Display for FindingKind {

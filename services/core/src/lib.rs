@@ -5,6 +5,7 @@
 //!
 //! # Layout
 //! - [`job`]: upload job contract v1, what a docking station posts (checking constructors only).
+//! - [`contract`]: worked examples of the contract, valid and refused, for vendors and tests.
 //! - [`taxonomy`]: the R7.1 event types and their categories.
 //! - [`retention`]: the R19.1 retention class of a recording, and the "only ever raised" rule.
 //! - [`probe`]: the facts the media probe reads from a file, and [`probe::assess`], which turns them
@@ -13,21 +14,26 @@
 //! - [`hash`]: content hashes and the station's claims about them.
 //! - [`finding`]: findings with their requirement ID and severity, as stored and shown.
 //! - [`keys`]: the content-addressed object keys of the archive and the quarantine.
+//! - [`reconcile`]: what the database records against what the archive shows (R21.1).
+//! - [`text`]: escaping of untrusted text on its way to logs and message headers.
 
 pub mod analysis;
 pub mod calendar;
+pub mod contract;
 pub mod deadlines;
 pub mod finding;
 pub mod hash;
 pub mod job;
 pub mod keys;
 pub mod probe;
+pub mod reconcile;
 pub mod retention;
 pub mod speech;
 pub mod taxonomy;
+pub mod text;
 
 pub use finding::{Finding, FindingKind, Rejection, Severity};
 pub use hash::{Blake3Hash, ClaimedHash, ContentHashes, Sha256Hash, check_claims};
-pub use job::{JobError, UploadJob};
+pub use job::{JobError, Provenance, UploadJob};
 pub use retention::{RetentionClass, RetentionDecision};
 pub use taxonomy::{EventCategory, EventType};

@@ -9,10 +9,12 @@
 //! - [`records`]: the rows written by the worker.
 //! - [`analysis`]: the activity a new recording belongs to, recomputed in the same transaction.
 //! - [`queries`]: reads for the CLI and the tests.
+//! - [`reconcile`]: recorded archive objects, drift findings and reconcile runs (R21.1).
 //! - `migrations/`: the schema (embedded; applied by [`Db::migrate`]).
 
 pub mod analysis;
 pub mod queries;
+pub mod reconcile;
 pub mod records;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -21,15 +23,23 @@ use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use std::time::Duration;
 
+/// The schema's migrations, embedded.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
 pub use analysis::AnalysisOutcome;
-pub use records::{ArchiveLocation, NewQuarantine, NewRecording, Recorded};
+pub use records::{ArchiveLocation, CompletedJob, ContentTx, NewQuarantine, NewRecording, Quarantined, Recorded};
 
 /// `[database]` in `pipeline-config/recvault.toml`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DbConfig {
-    /// Postgres URL; may carry a password, so it is a secret and never logged.
+    /// Postgres URL of the service role (a member of `recvault_service`: reads, inserts and the
+    /// raise-only paths, nothing else); may carry a password, so it is a secret and never logged.
+    /// `?sslmode=require` (or `verify-full`) for TLS.
     pub url: SecretString,
+    /// Postgres URL of the owner role that applies migrations (`recvault setup`); unset: `url`
+    /// (a development set-up where one role does both).
+    pub owner_url: Option<SecretString>,
     pub max_connections: u32,
     /// How long a job waits for a pooled connection before the attempt counts as a transient fault.
     pub acquire_timeout_ms: u64,
@@ -39,6 +49,7 @@ impl Default for DbConfig {
     fn default() -> Self {
         Self {
             url: SecretString::from("postgres://postgres@127.0.0.1:5432/recvault"),
+            owner_url: None,
             max_connections: 8,
             acquire_timeout_ms: 5_000,
         }
@@ -61,6 +72,10 @@ pub enum DbError {
     Sqlx(#[from] sqlx::Error),
     #[error("postgres migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error(
+        "the database schema is at migration {have}, this build needs {need}: run `recvault setup` (as the owner role)"
+    )]
+    SchemaBehind { have: i64, need: i64 },
     #[error("postgres returned an invalid row: {0}")]
     Corrupt(String),
 }
@@ -71,7 +86,7 @@ impl DbError {
         match self {
             Self::Sqlx(sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed) => "db_unreachable",
             Self::Sqlx(_) => "db_error",
-            Self::Migrate(_) => "db_migration",
+            Self::Migrate(_) | Self::SchemaBehind { .. } => "db_migration",
             Self::Corrupt(_) => "db_corrupt",
         }
     }
@@ -101,10 +116,33 @@ impl Db {
         Ok(db)
     }
 
-    /// Applies pending migrations; concurrent callers are serialised by sqlx's advisory lock.
-    pub async fn migrate(&self) -> Result<(), DbError> {
-        sqlx::migrate!("./migrations").run(&self.pool).await?;
-        Ok(())
+    /// Applies pending migrations as the owner role (`owner_url`, else `url`); concurrent callers
+    /// are serialised by sqlx's advisory lock.
+    pub async fn migrate(cfg: &DbConfig) -> Result<(), DbError> {
+        let url = cfg.owner_url.as_ref().unwrap_or(&cfg.url);
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_millis(cfg.acquire_timeout_ms))
+            .connect(url.expose_secret())
+            .await?;
+        let result = MIGRATOR.run(&pool).await;
+        pool.close().await;
+        Ok(result?)
+    }
+
+    /// Fails unless every migration of this build is applied (the services do not migrate:
+    /// their role cannot).
+    pub async fn check_schema(&self) -> Result<(), DbError> {
+        let need = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
+        let have: Option<i64> = sqlx::query_scalar("select max(version) from _sqlx_migrations where success")
+            .fetch_one(&self.pool)
+            .await
+            .or_else(|e| match &e {
+                sqlx::Error::Database(d) if d.code().as_deref() == Some("42P01") => Ok(None),
+                _ => Err(e),
+            })?;
+        let have = have.unwrap_or(0);
+        if have < need { Err(DbError::SchemaBehind { have, need }) } else { Ok(()) }
     }
 
     pub fn pool(&self) -> &PgPool {

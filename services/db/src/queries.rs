@@ -2,10 +2,11 @@
 
 use crate::{Db, DbError};
 use chrono::{DateTime, Utc};
+use recvault_core::Blake3Hash;
 use serde::Serialize;
 use sqlx::Row;
 use sqlx::types::Json;
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 /// A recording as listed by `recvault recordings`.
 #[derive(Debug, Clone, Serialize)]
@@ -122,6 +123,16 @@ pub struct AttemptRow {
 
 fn hex_of(row: &sqlx::postgres::PgRow, col: &str) -> String {
     hex::encode(row.get::<Vec<u8>, _>(col))
+}
+
+/// What a committed job verified at a staged key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommittedSource {
+    /// The staged version it read (`None`: the staging bucket kept no versions then).
+    pub version_id: Option<String>,
+    /// The content it archived.
+    pub blake3: Blake3Hash,
+    pub size: u64,
 }
 
 impl Db {
@@ -261,22 +272,67 @@ impl Db {
         Ok(out)
     }
 
-    /// Of the staged objects `keys` in `bucket`, those whose job is completed (archived, duplicate
-    /// content or quarantined): their bytes are in the archive, so the staged copy may go.
-    pub async fn completed_sources(&self, bucket: &str, keys: &[String]) -> Result<HashSet<String>, DbError> {
-        let found: Vec<String> = sqlx::query_scalar(
-            "select payload->'source'->>'key' from ingest_jobs \
-             where payload->'source'->>'bucket' = $1 and payload->'source'->>'key' = any($2)",
+    /// The committed jobs that named these staged keys in `bucket`: per key, the staged version
+    /// each one verified and the content it archived (recording or quarantine). Only bytes that
+    /// match one of these may leave staging.
+    pub async fn committed_sources(
+        &self,
+        bucket: &str,
+        keys: &[String],
+    ) -> Result<HashMap<String, Vec<CommittedSource>>, DbError> {
+        let rows = sqlx::query(
+            "select j.payload->'source'->>'key' as key, j.source_version_id, \
+               coalesce(r.blake3, q.blake3) as blake3, coalesce(r.size_bytes, q.size_bytes) as size_bytes \
+             from ingest_jobs j left join recordings r on r.id = j.recording_id \
+               left join quarantined q on q.id = j.quarantine_id \
+             where j.payload->'source'->>'bucket' = $1 and j.payload->'source'->>'key' = any($2)",
         )
         .bind(bucket)
         .bind(keys)
         .fetch_all(&self.pool)
         .await?;
-        Ok(found.into_iter().collect())
+        let mut out: HashMap<String, Vec<CommittedSource>> = HashMap::new();
+        for r in rows {
+            let blake3: Vec<u8> = r.get("blake3");
+            let blake3 = <[u8; 32]>::try_from(blake3.as_slice())
+                .map(Blake3Hash)
+                .map_err(|_| DbError::Corrupt("blake3 of a committed job".into()))?;
+            let size: i64 = r.get("size_bytes");
+            out.entry(r.get("key")).or_default().push(CommittedSource {
+                version_id: r.get("source_version_id"),
+                blake3,
+                size: u64::try_from(size).unwrap_or(0),
+            });
+        }
+        Ok(out)
     }
 
     /// Jobs completed so far (archived, duplicate content or quarantined).
     pub async fn completed_jobs(&self) -> Result<i64, DbError> {
         Ok(sqlx::query_scalar("select count(*) from ingest_jobs").fetch_one(&self.pool).await?)
+    }
+}
+
+impl Db {
+    /// Records a replay of a dead-lettered job: who, why, and why it had been dead-lettered.
+    pub async fn record_replay(
+        &self,
+        message_id: Option<&str>,
+        station_user: Option<&str>,
+        dead_reason: &str,
+        replayed_by: &str,
+        reason: &str,
+    ) -> Result<i64, DbError> {
+        Ok(sqlx::query_scalar(
+            "insert into dead_letter_replays (message_id, station_user, dead_reason, replayed_by, reason) \
+             values ($1,$2,$3,$4,$5) returning id",
+        )
+        .bind(message_id)
+        .bind(station_user)
+        .bind(dead_reason)
+        .bind(replayed_by)
+        .bind(reason)
+        .fetch_one(&self.pool)
+        .await?)
     }
 }

@@ -1,14 +1,19 @@
-//! What the worker writes: attempts, archived recordings and quarantined bytes.
+//! What the worker writes: attempts, archived recordings, quarantined bytes, job id conflicts.
+//!
+//! A result is written inside a [`ContentTx`]: one transaction that holds a lock on the content
+//! hash from before the archive write until the commit, so two jobs with the same bytes take
+//! turns and one content hash has one archived version (R2.1). A job's identity is its id and the
+//! digest of its body: the same body again is a redelivery, another body under a used id is a
+//! conflict, never a redelivery.
 
 use crate::analysis::{AnalysisOutcome, analyse, lock_device};
 use crate::{Db, DbError};
 use chrono::{DateTime, Utc};
-use recvault_core::Finding;
 use recvault_core::analysis::AnalysisPolicy;
 use recvault_core::job::Timeline;
 use recvault_core::probe::{Assessment, ProbePolicy, ProbeReport, TrackKind};
 use recvault_core::retention::{RetentionClass, RetentionDecision};
-use recvault_core::{ContentHashes, Rejection, Severity, UploadJob};
+use recvault_core::{Blake3Hash, ContentHashes, Finding, FindingKind, Rejection, Severity, UploadJob};
 use serde_json::json;
 use sqlx::types::Json;
 use sqlx::{Postgres, Row, Transaction};
@@ -40,6 +45,8 @@ pub struct NewRecording<'a> {
     /// Thresholds of the activity analysis run in the same transaction.
     pub analysis: &'a AnalysisPolicy,
     pub probe: &'a ProbePolicy,
+    /// The staged version that was read and verified (recorded so that exactly it is deleted).
+    pub source_version_id: Option<String>,
 }
 
 /// What [`Db::record_archived`] did.
@@ -52,6 +59,41 @@ pub enum Recorded {
     SameContent { recording_id: i64, raised_from: Option<RetentionClass> },
     /// This job was already recorded (a redelivery after commit); nothing changed.
     AlreadyRecorded { recording_id: Option<i64> },
+    /// Another job with this id and another body was recorded first; nothing changed.
+    IdConflict,
+}
+
+/// A job that completed before, as recorded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompletedJob {
+    pub state: String,
+    /// Where its bytes are: the archive or quarantine key.
+    pub key: String,
+    /// BLAKE3 of its canonical body (`None` for jobs recorded before digests were kept).
+    pub digest: Option<Blake3Hash>,
+    /// Its body as recorded.
+    pub payload: serde_json::Value,
+    /// The staged version that was verified, archived, and may be deleted.
+    pub source_version_id: Option<String>,
+}
+
+impl CompletedJob {
+    /// R2.1: whether `job` is this job again (a redelivery) rather than another job under its id.
+    pub fn is_same_job(&self, job: &UploadJob) -> bool {
+        match &self.digest {
+            Some(d) => *d == job.digest(),
+            // Recorded before digests were kept: the body as recorded, compared as JSON values.
+            None => serde_json::to_value(job.wire()).is_ok_and(|v| v == self.payload),
+        }
+    }
+}
+
+/// A transaction holding the lock on one content hash, from before the archive write until the
+/// commit. Dropping it rolls back and releases the lock.
+#[derive(Debug)]
+pub struct ContentTx {
+    tx: Transaction<'static, Postgres>,
+    content: Blake3Hash,
 }
 
 /// Bytes sent to quarantine.
@@ -61,6 +103,8 @@ pub struct NewQuarantine<'a> {
     pub hashes: ContentHashes,
     pub location: ArchiveLocation,
     pub rejection: &'a Rejection,
+    /// The staged version that was read and verified.
+    pub source_version_id: Option<String>,
 }
 
 fn kind_code(k: TrackKind) -> &'static str {
@@ -106,26 +150,132 @@ impl Db {
 
     /// The recorded outcome of a job, if it completed before: `(state, archive or quarantine key)`.
     pub async fn job_outcome(&self, job_id: &str) -> Result<Option<(String, String)>, DbError> {
+        Ok(self.completed_job(job_id).await?.map(|j| (j.state, j.key)))
+    }
+
+    /// A job that completed before, with what tells a redelivery from a reuse of its id.
+    pub async fn completed_job(&self, job_id: &str) -> Result<Option<CompletedJob>, DbError> {
         let row = sqlx::query(
-            "select j.state, coalesce(r.archive_key, q.key) as key from ingest_jobs j \
-             left join recordings r on r.id = j.recording_id left join quarantined q on q.id = j.quarantine_id \
-             where j.job_id = $1",
+            "select j.state, coalesce(r.archive_key, q.key) as key, j.job_digest, j.payload, j.source_version_id \
+             from ingest_jobs j left join recordings r on r.id = j.recording_id \
+             left join quarantined q on q.id = j.quarantine_id where j.job_id = $1",
         )
         .bind(job_id)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|r| (r.get("state"), r.get("key"))))
+        row.map(|r| {
+            let digest: Option<Vec<u8>> = r.get("job_digest");
+            let Json(payload): Json<serde_json::Value> = r.get("payload");
+            Ok(CompletedJob {
+                state: r.get("state"),
+                key: r.get("key"),
+                digest: digest.map(|d| blake3_of_row(&d)).transpose()?,
+                payload,
+                source_version_id: r.get("source_version_id"),
+            })
+        })
+        .transpose()
+    }
+
+    /// R2.1: a job that reused a completed job's id with another body. Its bytes stay in staging
+    /// (the worker dead-letters it as `job_id_conflict`); the conflict becomes a critical finding,
+    /// once per distinct body. Returns true if the finding is new.
+    pub async fn record_id_conflict(&self, job: &UploadJob, prior: &CompletedJob) -> Result<bool, DbError> {
+        let digest = job.digest().to_hex();
+        let w = job.wire();
+        let prior_recording: Option<i64> = sqlx::query_scalar("select recording_id from ingest_jobs where job_id = $1")
+            .bind(job.job_id())
+            .fetch_optional(&self.pool)
+            .await?
+            .flatten();
+        let summary = format!(
+            "job id {} was reused for other bytes or facts (staged at {}); the new job was not processed and its bytes stay in staging",
+            job.job_id(),
+            w.source.key
+        );
+        let subject = json!({
+            "job_id": job.job_id(),
+            "station_id": w.station_id,
+            "digest": digest,
+            "first_digest": prior.digest.map(|d| d.to_hex()),
+            "first_key": prior.key,
+        });
+        let inserted = sqlx::query(
+            "insert into findings (recording_id, kind, requirement, severity, summary, evidence, subject, fingerprint) \
+             values ($1,$2,$3,'critical',$4,$5,$6,$7) \
+             on conflict (fingerprint) where fingerprint is not null and withdrawn_at is null do nothing",
+        )
+        .bind(prior_recording)
+        .bind(FindingKind::JobIdConflict.code())
+        .bind(FindingKind::JobIdConflict.requirement())
+        .bind(summary)
+        .bind(Json(json!({ "job": w })))
+        .bind(Json(subject))
+        .bind(format!("job_id_conflict:{}:{digest}", job.job_id()))
+        .execute(&self.pool)
+        .await?;
+        Ok(inserted.rows_affected() == 1)
+    }
+
+    /// Begins the transaction that records one content's result, holding the content's lock.
+    pub async fn lock_content(&self, content: &Blake3Hash) -> Result<ContentTx, DbError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("select pg_advisory_xact_lock(hashtextextended('content:' || $1, 0))")
+            .bind(content.to_hex())
+            .execute(&mut *tx)
+            .await?;
+        Ok(ContentTx { tx, content: *content })
+    }
+}
+
+fn blake3_of_row(bytes: &[u8]) -> Result<Blake3Hash, DbError> {
+    <[u8; 32]>::try_from(bytes)
+        .map(Blake3Hash)
+        .map_err(|_| DbError::Corrupt(format!("digest of {} bytes", bytes.len())))
+}
+
+impl ContentTx {
+    /// The archive version recorded for this content, if it is archived and recorded already
+    /// (`Some(None)`: recorded without a version id).
+    pub async fn recorded_archive_version(&mut self) -> Result<Option<Option<String>>, DbError> {
+        Ok(sqlx::query_scalar("select archive_version_id from recordings where blake3 = $1")
+            .bind(self.content.as_bytes().as_slice())
+            .fetch_optional(&mut *self.tx)
+            .await?)
+    }
+
+    /// The quarantine version recorded for this content at `key`, if any.
+    pub async fn recorded_quarantine_version(&mut self, key: &str) -> Result<Option<Option<String>>, DbError> {
+        Ok(sqlx::query_scalar("select version_id from quarantined where blake3 = $1 and key = $2 order by id limit 1")
+            .bind(self.content.as_bytes().as_slice())
+            .bind(key)
+            .fetch_optional(&mut *self.tx)
+            .await?)
+    }
+
+    /// Gives up: rolls back and releases the lock.
+    pub async fn rollback(self) {
+        let _ = self.tx.rollback().await;
     }
 
     /// Writes an archived recording, its tracks, probe report and findings, the job row and the
-    /// attempt outcome in one transaction.
-    pub async fn record_archived(&self, rec: &NewRecording<'_>, attempt_id: i64) -> Result<Recorded, DbError> {
-        let mut tx = self.pool.begin().await?;
+    /// attempt outcome, and commits (releasing the content lock).
+    pub async fn record_archived(self, rec: &NewRecording<'_>, attempt_id: i64) -> Result<Recorded, DbError> {
+        let mut tx = self.tx;
         let job = rec.job;
-        if let Some(id) = existing_job(&mut tx, job.job_id()).await? {
-            finish_attempt(&mut *tx, attempt_id, "already_recorded", None, None).await?;
-            tx.commit().await?;
-            return Ok(Recorded::AlreadyRecorded { recording_id: id });
+        set_actor(&mut tx, job).await?;
+        match existing_job(&mut tx, job).await? {
+            Some(Existing::Same(id)) => {
+                finish_attempt(&mut *tx, attempt_id, "already_recorded", None, None).await?;
+                tx.commit().await?;
+                return Ok(Recorded::AlreadyRecorded { recording_id: id });
+            }
+            Some(Existing::Conflict) => {
+                finish_attempt(&mut *tx, attempt_id, "dead_lettered", Some("job_id_conflict"), None).await?;
+                tx.commit().await?;
+                return Ok(Recorded::IdConflict);
+            }
+            None => {}
         }
         // Neighbouring segments of one device are analysed one transaction at a time.
         lock_device(&mut tx, job.device_id()).await?;
@@ -190,30 +340,19 @@ impl Db {
                 Recorded::New { recording_id, analysis }
             }
             None => {
-                let row = sqlx::query("select id, retention_class from recordings where blake3 = $1 for update")
+                let recording_id: i64 = sqlx::query_scalar("select id from recordings where blake3 = $1")
                     .bind(rec.hashes.blake3.as_bytes().as_slice())
                     .fetch_one(&mut *tx)
                     .await?;
-                let recording_id: i64 = row.get("id");
-                let current_code: String = row.get("retention_class");
-                let current = RetentionClass::from_code(&current_code)
-                    .ok_or_else(|| DbError::Corrupt(format!("retention_class {current_code:?}")))?;
+                let current = raise_retention(&mut tx, recording_id, rec, job).await?;
                 let raised = current.raise_to(rec.retention.class);
                 let raised_from = (raised != current).then_some(current);
-                if raised_from.is_some() {
-                    sqlx::query("update recordings set retention_class = $2, retention_basis = $3, legal_hold = legal_hold or $4 where id = $1")
+                if let (Some(mode), Some(until)) = (&rec.archive.lock_mode, rec.archive.lock_until) {
+                    sqlx::query("select recvault_raise_lock($1, $2, $3, $4)")
                         .bind(recording_id)
-                        .bind(raised.code())
-                        .bind(rec.retention.basis)
+                        .bind(mode)
+                        .bind(until)
                         .bind(rec.archive.legal_hold)
-                        .execute(&mut *tx)
-                        .await?;
-                    sqlx::query("insert into retention_events (recording_id, from_class, to_class, basis, job_id) values ($1,$2,$3,$4,$5)")
-                        .bind(recording_id)
-                        .bind(current.code())
-                        .bind(raised.code())
-                        .bind(rec.retention.basis)
-                        .bind(job.job_id())
                         .execute(&mut *tx)
                         .await?;
                 }
@@ -223,10 +362,11 @@ impl Db {
         let (state, recording_id) = match &outcome {
             Recorded::New { recording_id, .. } => ("archived", *recording_id),
             Recorded::SameContent { recording_id, .. } => ("duplicate_content", *recording_id),
-            Recorded::AlreadyRecorded { .. } => unreachable!("handled above"),
+            Recorded::AlreadyRecorded { .. } | Recorded::IdConflict => unreachable!("handled above"),
         };
         sqlx::query(
-            "insert into ingest_jobs (job_id, station_id, device_id, state, recording_id, payload) values ($1,$2,$3,$4,$5,$6)",
+            "insert into ingest_jobs (job_id, station_id, device_id, state, recording_id, payload, job_digest, source_version_id) \
+             values ($1,$2,$3,$4,$5,$6,$7,$8)",
         )
         .bind(job.job_id())
         .bind(&w.station_id)
@@ -234,6 +374,8 @@ impl Db {
         .bind(state)
         .bind(recording_id)
         .bind(Json(w))
+        .bind(job.digest().as_bytes().as_slice())
+        .bind(&rec.source_version_id)
         .execute(&mut *tx)
         .await?;
         finish_attempt(&mut *tx, attempt_id, state, None, None).await?;
@@ -241,20 +383,30 @@ impl Db {
         Ok(outcome)
     }
 
-    /// Writes a quarantine row, the job row and the attempt outcome in one transaction. A job
-    /// already recorded is left as it is; returns the quarantine row id.
-    pub async fn record_quarantined(&self, q: &NewQuarantine<'_>, attempt_id: i64) -> Result<Option<i64>, DbError> {
-        let mut tx = self.pool.begin().await?;
+    /// Writes a quarantine row, the job row and the attempt outcome, and commits. A job already
+    /// recorded is left as it is; returns the quarantine row id.
+    pub async fn record_quarantined(self, q: &NewQuarantine<'_>, attempt_id: i64) -> Result<Quarantined, DbError> {
+        let mut tx = self.tx;
         let job = q.job;
         let w = job.wire();
-        if existing_job(&mut tx, job.job_id()).await?.is_some() {
-            finish_attempt(&mut *tx, attempt_id, "already_recorded", None, None).await?;
-            tx.commit().await?;
-            return Ok(None);
+        set_actor(&mut tx, job).await?;
+        match existing_job(&mut tx, job).await? {
+            Some(Existing::Same(_)) => {
+                finish_attempt(&mut *tx, attempt_id, "already_recorded", None, None).await?;
+                tx.commit().await?;
+                return Ok(Quarantined::AlreadyRecorded);
+            }
+            Some(Existing::Conflict) => {
+                finish_attempt(&mut *tx, attempt_id, "dead_lettered", Some("job_id_conflict"), None).await?;
+                tx.commit().await?;
+                return Ok(Quarantined::IdConflict);
+            }
+            None => {}
         }
         let id: i64 = sqlx::query_scalar(
             "insert into quarantined (job_id, blake3, sha256, size_bytes, bucket, key, version_id, reason_code, reason, \
-               detail, station_id, device_id, job) values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13) returning id",
+               detail, station_id, device_id, job, source_version_id) \
+             values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14) returning id",
         )
         .bind(job.job_id())
         .bind(q.hashes.blake3.as_bytes().as_slice())
@@ -269,35 +421,93 @@ impl Db {
         .bind(&w.station_id)
         .bind(&w.device_id)
         .bind(Json(w))
+        .bind(&q.source_version_id)
         .fetch_one(&mut *tx)
         .await?;
         sqlx::query(
-            "insert into ingest_jobs (job_id, station_id, device_id, state, quarantine_id, payload) values ($1,$2,$3,'quarantined',$4,$5)",
+            "insert into ingest_jobs (job_id, station_id, device_id, state, quarantine_id, payload, job_digest, source_version_id) \
+             values ($1,$2,$3,'quarantined',$4,$5,$6,$7)",
         )
         .bind(job.job_id())
         .bind(&w.station_id)
         .bind(&w.device_id)
         .bind(id)
         .bind(Json(w))
+        .bind(job.digest().as_bytes().as_slice())
+        .bind(&q.source_version_id)
         .execute(&mut *tx)
         .await?;
         finish_attempt(&mut *tx, attempt_id, "quarantined", Some(q.rejection.code()), Some(&q.rejection.to_string()))
             .await?;
         tx.commit().await?;
-        Ok(Some(id))
+        Ok(Quarantined::New(id))
     }
 }
 
-/// The recording a completed job points at, if the job completed before. Locks the job row so a
-/// concurrent attempt at the same job waits for this transaction.
-async fn existing_job(tx: &mut Transaction<'_, Postgres>, job_id: &str) -> Result<Option<Option<i64>>, DbError> {
-    // Serialise concurrent attempts at one job id for the rest of the transaction.
-    sqlx::query("select pg_advisory_xact_lock(hashtextextended($1, 0))").bind(job_id).execute(&mut **tx).await?;
-    let row: Option<Option<i64>> = sqlx::query_scalar("select recording_id from ingest_jobs where job_id = $1")
-        .bind(job_id)
+/// What [`ContentTx::record_quarantined`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quarantined {
+    New(i64),
+    AlreadyRecorded,
+    IdConflict,
+}
+
+/// A job id that completed before: the same job again, or another job under its id.
+enum Existing {
+    Same(Option<i64>),
+    Conflict,
+}
+
+/// Whether this job's id completed before, and as this job or as another. Locks the job id so a
+/// concurrent attempt at the same id waits for this transaction.
+async fn existing_job(tx: &mut Transaction<'_, Postgres>, job: &UploadJob) -> Result<Option<Existing>, DbError> {
+    sqlx::query("select pg_advisory_xact_lock(hashtextextended('job:' || $1, 0))")
+        .bind(job.job_id())
+        .execute(&mut **tx)
+        .await?;
+    let row = sqlx::query("select recording_id, job_digest, payload from ingest_jobs where job_id = $1")
+        .bind(job.job_id())
         .fetch_optional(&mut **tx)
         .await?;
-    Ok(row)
+    let Some(row) = row else { return Ok(None) };
+    let digest: Option<Vec<u8>> = row.get("job_digest");
+    let Json(payload): Json<serde_json::Value> = row.get("payload");
+    let prior = CompletedJob {
+        state: String::new(),
+        key: String::new(),
+        digest: digest.map(|d| blake3_of_row(&d)).transpose()?,
+        payload,
+        source_version_id: None,
+    };
+    Ok(Some(if prior.is_same_job(job) { Existing::Same(row.get("recording_id")) } else { Existing::Conflict }))
+}
+
+/// Names the job in the change log of this transaction (`evidence_changes.actor`).
+async fn set_actor(tx: &mut Transaction<'_, Postgres>, job: &UploadJob) -> Result<(), DbError> {
+    sqlx::query("select set_config('recvault.actor', $1, true)")
+        .bind(format!("job {}", job.job_id()))
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// R19.1: raises the recording's class to what this job asks for, through the database's one
+/// raise path (which logs the change); returns the class before.
+async fn raise_retention(
+    tx: &mut Transaction<'_, Postgres>,
+    recording_id: i64,
+    rec: &NewRecording<'_>,
+    job: &UploadJob,
+) -> Result<RetentionClass, DbError> {
+    let before: String = sqlx::query_scalar("select recvault_raise_retention($1, $2, $3, $4, $5)")
+        .bind(recording_id)
+        .bind(rec.retention.class.code())
+        .bind(rec.retention.basis)
+        .bind(job.job_id())
+        .bind(rec.archive.legal_hold)
+        .fetch_one(&mut **tx)
+        .await?;
+    RetentionClass::from_code(&before).ok_or_else(|| DbError::Corrupt(format!("retention_class {before:?}")))
 }
 
 async fn insert_details(

@@ -11,6 +11,7 @@ use lapin::options::{
 };
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use recvault_core::text::escape_truncated;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -26,6 +27,8 @@ pub struct QueueConfig {
     pub retry_delays_ms: Vec<u64>,
     /// Deliveries after which the broker dead-letters a message on its own.
     pub delivery_limit: u32,
+    /// RabbitMQ's management API, for `recvault station register` (station users) and the tests.
+    pub management_url: String,
 }
 
 impl Default for QueueConfig {
@@ -33,8 +36,10 @@ impl Default for QueueConfig {
         Self {
             url: SecretString::from("amqp://guest:guest@127.0.0.1:5672/%2f"),
             prefix: "recvault".into(),
-            retry_delays_ms: vec![5_000, 30_000, 120_000, 600_000],
+            // Rides out an outage of 2.7 hours before a job is dead-lettered (and replayable).
+            retry_delays_ms: vec![5_000, 30_000, 120_000, 600_000, 1_800_000, 3_600_000, 3_600_000],
             delivery_limit: 5,
+            management_url: "http://127.0.0.1:15672".into(),
         }
     }
 }
@@ -48,7 +53,7 @@ impl QueueConfig {
 /// One connection to the broker; channels are opened per role.
 #[derive(Debug)]
 pub struct Broker {
-    conn: Connection,
+    pub(crate) conn: Connection,
     topology: Topology,
 }
 
@@ -129,6 +134,31 @@ impl Broker {
         Ok(JobConsumer { channel, inner, tag: tag.to_string() })
     }
 
+    /// Whether this connection's user may publish with another user's `user_id` (RabbitMQ's
+    /// `impersonator` tag), which the worker needs to re-publish a station's job for a retry or a
+    /// dead letter without losing who posted it. Tried with a message nobody receives (an
+    /// unbound routing key): a user without the tag gets its channel closed.
+    pub async fn can_impersonate(&self) -> Result<bool, QueueError> {
+        let ch = self.conn.create_channel().await.map_err(amqp("channel.open"))?;
+        ch.confirm_select(ConfirmSelectOptions::default()).await.map_err(amqp("confirm.select"))?;
+        let props = BasicProperties::default().with_user_id(short("recvault-impersonation-check"));
+        let published = ch
+            .basic_publish(
+                short(&self.topology.jobs_exchange),
+                short("recvault.impersonation-check"),
+                BasicPublishOptions::default(),
+                b"",
+                props,
+            )
+            .await;
+        let confirmed = match published {
+            Ok(confirm) => confirm.await.is_ok_and(|c| c.is_ack()),
+            Err(_) => false,
+        };
+        let _ = ch.close(200, short("checked")).await;
+        Ok(confirmed)
+    }
+
     /// Messages ready in a queue and its consumers (passive declare).
     pub async fn depth(&self, queue: &str) -> Result<(u32, u32), QueueError> {
         let ch = self.conn.create_channel().await.map_err(amqp("channel.open"))?;
@@ -154,13 +184,17 @@ pub struct Publisher {
 }
 
 impl Publisher {
-    /// What a docking station does: a persistent job, identified by its job id, confirmed by the
-    /// broker before this returns.
-    pub async fn publish_job(&self, job_id: &str, body: &[u8]) -> Result<(), QueueError> {
-        let props = BasicProperties::default()
+    /// What a docking station does: a persistent job, identified by its job id, published as
+    /// `station` (the AMQP `user_id`, which the broker checks against this connection's user and
+    /// the worker against the job's `station_id`), confirmed by the broker before this returns.
+    pub async fn publish_job(&self, job_id: &str, body: &[u8], station: Option<&str>) -> Result<(), QueueError> {
+        let mut props = BasicProperties::default()
             .with_delivery_mode(2)
             .with_content_type(short("application/json"))
             .with_message_id(short(job_id));
+        if let Some(user) = station {
+            props = props.with_user_id(short(user));
+        }
         self.confirmed(&self.topology.jobs_exchange, UPLOAD_ROUTING_KEY, body, props).await
     }
 
@@ -173,7 +207,21 @@ impl Publisher {
             .ok_or_else(|| QueueError::Unroutable("retry queue (none configured)".into()))?;
         let mut h = d.headers().clone();
         h.insert(short(headers::RETRIES), AMQPValue::LongUInt(retry + 1));
-        h.insert(short(headers::LAST_ERROR), long_string(&truncate(reason, 1000)));
+        h.insert(short(headers::LAST_ERROR), long_string(&escape_truncated(reason, 1000)));
+        let props = d.properties().clone().with_headers(h).with_delivery_mode(2);
+        self.confirmed("", &q.name, d.body(), props).await
+    }
+
+    /// Sends a job to the shortest delayed-retry queue without spending a retry: it waits for
+    /// something other than a fault (room in a worker's spool). Counts the waits in a header.
+    pub async fn publish_wait(&self, d: &JobDelivery, reason: &str) -> Result<(), QueueError> {
+        let q = self
+            .topology
+            .retry_queue(0)
+            .ok_or_else(|| QueueError::Unroutable("retry queue (none configured)".into()))?;
+        let mut h = d.headers().clone();
+        h.insert(short(headers::WAITS), AMQPValue::LongUInt(d.waits() + 1));
+        h.insert(short(headers::LAST_ERROR), long_string(&escape_truncated(reason, 1000)));
         let props = d.properties().clone().with_headers(h).with_delivery_mode(2);
         self.confirmed("", &q.name, d.body(), props).await
     }
@@ -181,8 +229,8 @@ impl Publisher {
     /// Sends a job to the dead-letter queue with the reason in headers.
     pub async fn publish_dead(&self, d: &JobDelivery, code: &str, detail: &str) -> Result<(), QueueError> {
         let mut h = d.headers().clone();
-        h.insert(short(headers::REASON), long_string(code));
-        h.insert(short(headers::DETAIL), long_string(&truncate(detail, 1000)));
+        h.insert(short(headers::REASON), long_string(&escape_truncated(code, 100)));
+        h.insert(short(headers::DETAIL), long_string(&escape_truncated(detail, 1000)));
         let props = d.properties().clone().with_headers(h).with_delivery_mode(2);
         self.confirmed(&self.topology.dead_exchange, "", d.body(), props).await
     }
@@ -215,10 +263,6 @@ impl Publisher {
             Confirmation::NotRequested => unreachable!("the publisher channel is in confirm mode"),
         }
     }
-}
-
-fn truncate(s: &str, max_chars: usize) -> String {
-    s.chars().take(max_chars).collect()
 }
 
 /// The stream of deliveries from the work queue.

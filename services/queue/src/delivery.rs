@@ -18,6 +18,13 @@ pub mod headers {
     pub const DETAIL: &str = "x-recvault-detail";
     /// Set by quorum queues on redelivery: earlier deliveries that were returned unacknowledged.
     pub const DELIVERY_COUNT: &str = "x-delivery-count";
+    /// Times a job waited for room in a worker's spool (waits spend no retry).
+    pub const WAITS: &str = "x-recvault-waits";
+    /// Who replayed a dead-lettered job, and why (`recvault dead-letters replay`).
+    pub const REPLAYED_BY: &str = "x-recvault-replayed-by";
+    pub const REPLAY_REASON: &str = "x-recvault-replay-reason";
+    /// Times a job was replayed from the dead-letter queue.
+    pub const REPLAYS: &str = "x-recvault-replays";
 }
 
 /// A job received from the work queue. Dropping it without settling leaves it unacknowledged
@@ -49,6 +56,13 @@ impl JobDelivery {
         self.inner.properties.message_id().as_ref().map(|s| s.as_str())
     }
 
+    /// The broker user that published the message: RabbitMQ refuses a publish whose `user_id`
+    /// property is not the publishing connection's user (unless that user may impersonate), so a
+    /// station cannot speak for another.
+    pub fn user_id(&self) -> Option<&str> {
+        self.inner.properties.user_id().as_ref().map(|s| s.as_str())
+    }
+
     /// Delayed retries already spent on this job.
     pub fn retries(&self) -> u32 {
         self.int_header(headers::RETRIES)
@@ -58,6 +72,11 @@ impl JobDelivery {
     /// died or shut down mid-job).
     pub fn redeliveries(&self) -> u32 {
         self.int_header(headers::DELIVERY_COUNT)
+    }
+
+    /// Times this job waited for spool room.
+    pub fn waits(&self) -> u32 {
+        self.int_header(headers::WAITS)
     }
 
     pub fn redelivered(&self) -> bool {

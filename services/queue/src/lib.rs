@@ -18,8 +18,12 @@
 //! - [`topology`]: queue and exchange names and arguments.
 //! - [`broker`]: connection, declaration, publisher and consumer set-up.
 //! - [`delivery`]: one received job and the ways to settle it.
+//! - [`deadletters`]: reading and replaying the dead-letter queue.
+//! - [`admin`]: station users and their permissions, through the management API.
 
+pub mod admin;
 mod broker;
+pub mod deadletters;
 mod delivery;
 mod topology;
 
@@ -39,6 +43,8 @@ pub enum QueueError {
     Nacked(String),
     #[error("message published to {0} was unroutable")]
     Unroutable(String),
+    #[error("broker management: {0}")]
+    Admin(String),
 }
 
 pub(crate) fn amqp(op: &'static str) -> impl FnOnce(lapin::Error) -> QueueError {

@@ -99,6 +99,15 @@ mod tests {
     }
 
     #[test]
+    fn the_default_retries_ride_out_an_hour_long_outage() {
+        let cfg = crate::QueueConfig::default();
+        let t = cfg.topology();
+        let total_ms: u64 = t.retry_queues.iter().map(|q| q.delay_ms).sum();
+        assert!(total_ms >= 3_600_000, "{total_ms} ms");
+        assert!(t.retry_queues.windows(2).all(|w| w[0].delay_ms <= w[1].delay_ms));
+    }
+
+    #[test]
     fn retry_delay_grows_then_stays_at_the_longest() {
         let t = Topology::new("rv", &[1000, 5000], 5);
         assert_eq!(t.retry_queue(0).unwrap().delay_ms, 1000);

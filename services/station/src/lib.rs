@@ -4,10 +4,18 @@
 //! 1. Hash the file (BLAKE3) so the worker can prove the bytes arrived unaltered (R2.1).
 //! 2. Stage it in the staging bucket under `station/yyyy/mm/dd/job-id/original-name`.
 //! 3. Read the recorder's clock and the station's at the same moment (R11.1).
-//! 4. Publish a job (contract v1, checked before it leaves) and wait for the broker's confirm.
+//! 4. Publish a job (contract v1, checked before it leaves) as the station's own broker user, with
+//!    the AMQP `user_id` property set to it, and wait for the broker's confirm.
 //!
-//! The job id is derived from the station, the device and the content hash, so re-posting the same
-//! file (a station retrying after a crash) carries the same idempotency key.
+//! The station connects to the broker as the user named like its `station_id` (created by
+//! `recvault station register`, allowed to publish to the jobs exchange and nothing else) and
+//! stages under `<station_id>/` only: the worker refuses a job that speaks for another station or
+//! names another station's bytes (R2.1).
+//!
+//! The job id names one docking of one file: the station, the device, the content hash and the
+//! docking time. A station that retries after a crash re-posts the job it built (the same body:
+//! a redelivery); a file docked again later is a new job whose bytes the worker links to the
+//! recording it already has. Reusing an id for another body is a conflict the worker refuses.
 
 use chrono::{DateTime, FixedOffset, TimeDelta, Utc};
 use recvault_core::job::{ActivityV1, ClaimedHashV1, SCHEMA_VERSION, StagedObject, UploadJobV1};
@@ -74,7 +82,7 @@ impl Station {
         let job =
             UploadJob::new(wire).map_err(|source| StationError::Job { path: path.display().to_string(), source })?;
         self.stage(path, &job).await?;
-        self.publisher.publish_job(job.job_id(), &job.to_json()).await?;
+        self.post(&job).await?;
         tracing::info!(job_id = job.job_id(), key = job.source().key, size = job.size_bytes(), "staged and posted");
         Ok(job)
     }
@@ -90,7 +98,13 @@ impl Station {
         let (size, blake3) = hash(path).await.map_err(|source| StationError::Read { path: shown, source })?;
         let station_time = Utc::now().fixed_offset();
         let device_time = station_time + info.device_clock_ahead;
-        let job_id = format!("{}-{}-{}", self.identity.station_id, info.device_id, &blake3[..24]);
+        let job_id = format!(
+            "{}-{}-{}-{}",
+            self.identity.station_id,
+            info.device_id,
+            &blake3[..24],
+            station_time.format("%Y%m%dT%H%M%S%.3fZ")
+        );
         let key =
             format!("{}/{}/{}/{}", self.identity.station_id, station_time.format("%Y/%m/%d"), job_id, original_name);
         let claimed_hash = if info.no_claim {
@@ -124,9 +138,14 @@ impl Station {
         Ok(())
     }
 
-    /// Posts a raw body as a job (tests of the dead-letter path; stations never do this).
+    /// Posts a checked job as this station (again, after a crash: the same body is a redelivery).
+    pub async fn post(&self, job: &UploadJob) -> Result<(), StationError> {
+        self.post_raw(job.job_id(), &job.to_json()).await
+    }
+
+    /// Posts a raw body as a job, as this station (tests of the dead-letter path).
     pub async fn post_raw(&self, message_id: &str, body: &[u8]) -> Result<(), StationError> {
-        Ok(self.publisher.publish_job(message_id, body).await?)
+        Ok(self.publisher.publish_job(message_id, body, Some(&self.identity.station_id)).await?)
     }
 }
 

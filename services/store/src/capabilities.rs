@@ -1,7 +1,7 @@
 //! What the S3 server really does, checked by behaviour rather than by status codes.
 //!
 //! [`Store::probe_capabilities`] creates a throwaway bucket, exercises each feature the archive
-//! depends on, reads the effect back, and removes the bucket. [`Store::check_archive_bucket`]
+//! depends on, reads the effect back, and removes the bucket. [`Store::check_buckets`]
 //! checks that the configured archive bucket is set up to use them.
 
 use crate::error::classify;
@@ -14,6 +14,10 @@ use aws_sdk_s3::types::{
     ObjectLockRetentionMode, Tag,
 };
 use chrono::{TimeDelta, Utc};
+use md5::Digest;
+
+/// How long the compliance probe's lock lasts: the probe waits it out before removing its bucket.
+const COMPLIANCE_PROBE_SECS: i64 = 4;
 use serde::Serialize;
 
 /// A feature the archive's guarantees rest on.
@@ -32,16 +36,33 @@ pub enum Capability {
     LifecycleTagFilter,
     /// Server-side copy (otherwise the worker uploads the bytes again).
     ServerSideCopy,
+    /// A write whose Content-MD5 does not match its body is refused (the store checks what it
+    /// receives; the archive's upload path relies on it).
+    ContentVerified,
+    /// A COMPLIANCE retention date cannot be moved earlier.
+    ComplianceNotShortened,
+    /// A COMPLIANCE lock cannot be switched to GOVERNANCE (which a privileged user can bypass).
+    ComplianceModeFixed,
+    /// A COMPLIANCE-locked version cannot be deleted, not even with the governance bypass.
+    ComplianceNotBypassed,
+    /// The staging bucket keeps versions, so a version that was verified can be copied and
+    /// deleted exactly, and bytes staged again at the same key are not lost.
+    StagingVersioning,
 }
 
 impl Capability {
-    pub const ALL: [Capability; 6] = [
+    pub const ALL: [Capability; 11] = [
         Self::Tagging,
         Self::Versioning,
         Self::ObjectLock,
         Self::LockEnforced,
         Self::LifecycleTagFilter,
         Self::ServerSideCopy,
+        Self::ContentVerified,
+        Self::ComplianceNotShortened,
+        Self::ComplianceModeFixed,
+        Self::ComplianceNotBypassed,
+        Self::StagingVersioning,
     ];
 
     pub fn code(self) -> &'static str {
@@ -52,6 +73,11 @@ impl Capability {
             Self::LockEnforced => "lock_enforced",
             Self::LifecycleTagFilter => "lifecycle_tag_filter",
             Self::ServerSideCopy => "server_side_copy",
+            Self::ContentVerified => "content_verified",
+            Self::ComplianceNotShortened => "compliance_not_shortened",
+            Self::ComplianceModeFixed => "compliance_mode_fixed",
+            Self::ComplianceNotBypassed => "compliance_not_bypassed",
+            Self::StagingVersioning => "staging_versioning",
         }
     }
 
@@ -64,6 +90,15 @@ impl Capability {
             Self::LockEnforced => "locked originals can still be deleted (R2.1, R21.1)",
             Self::LifecycleTagFilter => "the 2-year expiry rule would expire permanent recordings too (R19.1)",
             Self::ServerSideCopy => "archiving re-uploads the bytes (slower, same guarantees)",
+            Self::ContentVerified => "an upload damaged on the way would be stored as it arrived (R2.1)",
+            Self::ComplianceNotShortened => "a locked original could be released early and deleted (R19.1, R21.1)",
+            Self::ComplianceModeFixed => {
+                "a locked original could be switched to governance mode and deleted with a bypass (R21.1)"
+            }
+            Self::ComplianceNotBypassed => "a locked original could be deleted with the governance bypass (R21.1)",
+            Self::StagingVersioning => {
+                "a staged recording could be overwritten before it is archived, and the clean-up could delete bytes staged again at the same key (R2.1)"
+            }
         }
     }
 
@@ -134,17 +169,20 @@ impl Capabilities {
 
 /// The lifecycle rule that expires two-year recordings (R19.1(1)).
 pub(crate) fn two_year_rule() -> Result<LifecycleRule, StoreError> {
+    expiry_rule(i32::try_from(recvault_core::retention::TWO_YEARS_DAYS).unwrap_or(730))
+}
+
+/// The two-year rule's shape with another day count: only objects tagged `retention=2y` expire
+/// (tests run it with one "day" on a store whose lifecycle days are seconds long). Noncurrent
+/// versions go a day after they stop being current, if their lock allows.
+pub fn expiry_rule(days: i32) -> Result<LifecycleRule, StoreError> {
     let build = |e: aws_sdk_s3::error::BuildError| StoreError::Other { op: "lifecycle rule", detail: e.to_string() };
     let tag = Tag::builder().key(RETENTION_TAG).value("2y").build().map_err(build)?;
     LifecycleRule::builder()
         .id("recvault-expire-2y")
         .status(ExpirationStatus::Enabled)
         .filter(LifecycleRuleFilter::builder().tag(tag).build())
-        .expiration(
-            LifecycleExpiration::builder()
-                .days(i32::try_from(recvault_core::retention::TWO_YEARS_DAYS).unwrap_or(730))
-                .build(),
-        )
+        .expiration(LifecycleExpiration::builder().days(days).build())
         .noncurrent_version_expiration(
             aws_sdk_s3::types::NoncurrentVersionExpiration::builder().noncurrent_days(1).build(),
         )
@@ -173,8 +211,120 @@ impl Store {
             c.create_bucket().bucket(&name).send().await.map_err(|e| classify("CreateBucket", &name, "", e))?;
         }
         let result = self.probe_in(&name, &mut caps).await;
+        let lock_ends = match &result {
+            Ok(()) if caps.has(Capability::ObjectLock) => self.probe_compliance(&name, &mut caps).await,
+            _ => Ok(None),
+        };
+        // The compliance probe's lock cannot be removed early (that is the point): wait it out.
+        if let Ok(Some(until)) = lock_ends {
+            let left = (until - Utc::now()).to_std().unwrap_or_default();
+            tokio::time::sleep(left + std::time::Duration::from_millis(1500)).await;
+        }
         self.remove_probe_bucket(&name).await;
-        result.map(|()| caps)
+        result.and(lock_ends).map(|_| caps)
+    }
+
+    /// The checks a WORM store must pass and a mock does not: a COMPLIANCE lock cannot be
+    /// shortened, switched to GOVERNANCE or bypassed, each judged by what the version looks like
+    /// afterwards, not by the status code. Returns when the probe's own lock ends.
+    async fn probe_compliance(
+        &self,
+        bucket: &str,
+        caps: &mut Capabilities,
+    ) -> Result<Option<chrono::DateTime<Utc>>, StoreError> {
+        let c = &self.client;
+        let key = "compliance";
+        let put = c
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(ByteStream::from_static(b"recvault compliance probe"))
+            .send()
+            .await
+            .map_err(|e| classify("PutObject", bucket, key, e))?;
+        let version = put.version_id().map(str::to_string);
+        let now = Utc::now();
+        let until = chrono::DateTime::from_timestamp(now.timestamp() + COMPLIANCE_PROBE_SECS, 0).unwrap_or(now);
+        let retention = |mode: ObjectLockRetentionMode, t: chrono::DateTime<Utc>| {
+            c.put_object_retention()
+                .bucket(bucket)
+                .key(key)
+                .set_version_id(version.clone())
+                .retention(
+                    ObjectLockRetention::builder()
+                        .mode(mode)
+                        .retain_until_date(aws_smithy_types::DateTime::from_secs(t.timestamp()))
+                        .build(),
+                )
+                .checksum_algorithm(ChecksumAlgorithm::Crc32)
+        };
+        if let Err(e) = retention(ObjectLockRetentionMode::Compliance, until).send().await {
+            let why = format!("could not set a compliance lock: {}", classify("PutObjectRetention", bucket, key, e));
+            for cap in
+                [Capability::ComplianceNotShortened, Capability::ComplianceModeFixed, Capability::ComplianceNotBypassed]
+            {
+                caps.record(cap, false, why.clone());
+            }
+            return Ok(None);
+        }
+        let still_locked = |h: &Option<crate::ObjectHead>| {
+            h.as_ref().is_some_and(|h| h.lock_mode.as_deref() == Some("COMPLIANCE") && h.lock_until >= Some(until))
+        };
+
+        let shorten = retention(ObjectLockRetentionMode::Compliance, until - TimeDelta::seconds(2)).send().await;
+        let after = self.head_version(bucket, key, version.as_deref()).await?;
+        let kept = shorten.is_err() && still_locked(&after);
+        caps.record(
+            Capability::ComplianceNotShortened,
+            kept,
+            if kept {
+                "shortening a compliance lock was refused".to_string()
+            } else {
+                format!(
+                    "after an attempt to shorten it the lock reads {:?} until {:?}",
+                    after.as_ref().and_then(|h| h.lock_mode.clone()),
+                    after.as_ref().and_then(|h| h.lock_until)
+                )
+            },
+        );
+
+        let switch =
+            retention(ObjectLockRetentionMode::Governance, until).bypass_governance_retention(true).send().await;
+        let after = self.head_version(bucket, key, version.as_deref()).await?;
+        let kept = switch.is_err() && still_locked(&after);
+        caps.record(
+            Capability::ComplianceModeFixed,
+            kept,
+            if kept {
+                "switching a compliance lock to governance was refused".to_string()
+            } else {
+                format!(
+                    "after an attempt to switch it the lock reads {:?}",
+                    after.as_ref().and_then(|h| h.lock_mode.clone())
+                )
+            },
+        );
+
+        let bypass = c
+            .delete_object()
+            .bucket(bucket)
+            .key(key)
+            .set_version_id(version.clone())
+            .bypass_governance_retention(true)
+            .send()
+            .await;
+        let after = self.head_version(bucket, key, version.as_deref()).await?;
+        let kept = bypass.is_err() && after.is_some();
+        caps.record(
+            Capability::ComplianceNotBypassed,
+            kept,
+            if kept {
+                "deleting a compliance-locked version with the governance bypass was refused"
+            } else {
+                "a compliance-locked version was deleted with the governance bypass"
+            },
+        );
+        Ok(Some(until))
     }
 
     async fn probe_in(&self, bucket: &str, caps: &mut Capabilities) -> Result<(), StoreError> {
@@ -195,6 +345,39 @@ impl Store {
             Ok(Some(v)) if v == "2y" => caps.record(Capability::Tagging, true, "tag read back"),
             Ok(other) => caps.record(Capability::Tagging, false, format!("tag read back as {other:?}")),
             Err(e) => caps.record(Capability::Tagging, false, e.to_string()),
+        }
+
+        // Content verification: a body that does not match its Content-MD5 must be refused, and
+        // one that matches accepted.
+        let body: &'static [u8] = b"recvault content check";
+        let wrong = aws_smithy_types::base64::encode(<[u8; 16]>::from(md5::Md5::digest(b"other bytes")));
+        let right = aws_smithy_types::base64::encode(<[u8; 16]>::from(md5::Md5::digest(body)));
+        let put_md5 = |md5: String| {
+            c.put_object().bucket(bucket).key("content-md5").body(ByteStream::from_static(body)).content_md5(md5).send()
+        };
+        match (put_md5(wrong).await, put_md5(right).await) {
+            (Err(e), Ok(_)) => {
+                let e = classify("PutObject", bucket, "content-md5", e);
+                let digest_error = matches!(&e, StoreError::Service { code, .. } if code.contains("Digest"));
+                caps.record(
+                    Capability::ContentVerified,
+                    digest_error,
+                    if digest_error {
+                        format!("a wrong Content-MD5 was refused ({e})")
+                    } else {
+                        format!("refused for another reason: {e}")
+                    },
+                )
+            }
+            (Ok(_), _) => caps.record(Capability::ContentVerified, false, "a body with a wrong Content-MD5 was stored"),
+            (Err(_), Err(e)) => caps.record(
+                Capability::ContentVerified,
+                false,
+                format!(
+                    "a body with the right Content-MD5 was refused too: {}",
+                    classify("PutObject", bucket, "content-md5", e)
+                ),
+            ),
         }
 
         let copy = c.copy_object().bucket(bucket).key("probe-copy").copy_source(format!("{bucket}/{key}")).send().await;
@@ -377,9 +560,10 @@ impl Store {
         }
     }
 
-    /// Checks the archive bucket is configured for the guarantees: Object Lock enabled,
-    /// versioning on, and the two-year lifecycle rule with its tag filter.
-    pub async fn check_archive_bucket(&self) -> Result<Capabilities, StoreError> {
+    /// Checks the buckets are configured for the guarantees: the archive bucket with Object Lock,
+    /// versioning and the two-year lifecycle rule with its tag filter; the staging bucket with
+    /// versioning.
+    pub async fn check_buckets(&self) -> Result<Capabilities, StoreError> {
         let bucket = &self.cfg.archive_bucket;
         let c = &self.client;
         let mut caps = Capabilities::default();
@@ -434,6 +618,22 @@ impl Store {
                 Capability::LifecycleTagFilter,
                 false,
                 format!("archive bucket {bucket}: {}", classify("GetBucketLifecycleConfiguration", bucket, "", e)),
+            ),
+        }
+        let staging = &self.cfg.staging_bucket;
+        match c.get_bucket_versioning().bucket(staging).send().await {
+            Ok(v) => {
+                let on = v.status() == Some(&BucketVersioningStatus::Enabled);
+                caps.record(
+                    Capability::StagingVersioning,
+                    on,
+                    format!("staging bucket {staging}: versioning {:?}", v.status()),
+                );
+            }
+            Err(e) => caps.record(
+                Capability::StagingVersioning,
+                false,
+                format!("staging bucket {staging}: {}", classify("GetBucketVersioning", staging, "", e)),
             ),
         }
         Ok(caps)

@@ -14,20 +14,24 @@
 //! # Layout
 //! - [`config`]: `[s3]` settings and client construction.
 //! - [`error`]: [`StoreError`], with transient and permanent faults told apart.
-//! - [`objects`]: streaming reads, archive writes (server-side copy, tags, metadata, locks).
+//! - [`objects`]: version-pinned reads, hashing reads, version-exact deletes, tags and locks.
+//! - [`archive`]: archive writes that prove their content (copy of the exact version, read back
+//!   and hashed, upload with Content-MD5 where the copy did not give the verified bytes).
 //! - [`capabilities`]: the behaviour probe and the archive bucket check.
 //! - [`setup`]: bucket creation and the lifecycle rule.
 
+pub mod archive;
 pub mod capabilities;
 pub mod config;
 pub mod error;
 pub mod objects;
 pub mod setup;
 
-pub use capabilities::{Capabilities, Capability};
+pub use archive::{ArchiveRequest, ArchivedObject, Placement};
+pub use capabilities::{Capabilities, Capability, expiry_rule};
 pub use config::{LockMode, StoreConfig};
 pub use error::StoreError;
-pub use objects::{ArchiveRequest, ArchivedObject, ObjectHead, StagedEntry, StagedRead};
+pub use objects::{ObjectHead, Protection, StagedEntry, StagedRead, VersionEntry};
 
 /// The object store: one S3 client and the bucket layout.
 #[derive(Debug, Clone)]

@@ -21,6 +21,17 @@ impl Store {
         report.push(self.ensure_bucket(&archive, true).await?);
 
         let c = &self.client;
+        // Staging keeps versions too: a station that stages a key again makes a new version, so
+        // the worker copies and deletes exactly the version it verified (R2.1).
+        c.put_bucket_versioning()
+            .bucket(&staging)
+            .versioning_configuration(
+                VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build(),
+            )
+            .send()
+            .await
+            .map_err(|e| classify("PutBucketVersioning", &staging, "", e))?;
+        report.push(format!("{staging}: versioning enabled"));
         c.put_bucket_versioning()
             .bucket(&archive)
             .versioning_configuration(

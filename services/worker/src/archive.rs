@@ -15,8 +15,9 @@ pub enum Destination {
     Quarantine,
 }
 
-/// Server-side copy of the staged object (the very bytes that were hashed: the copy is conditional
-/// on their ETag) to its content-addressed key.
+/// Writes the verified bytes (the staged version that was hashed, proven by reading the result
+/// back; see `recvault_store::archive`) to their content-addressed key, or raises the protection
+/// of the version already recorded for them (`recorded`).
 pub async fn archive(
     store: &Store,
     job: &UploadJob,
@@ -24,20 +25,20 @@ pub async fn archive(
     destination: Destination,
     retention: RetentionClass,
     object_lock: bool,
+    recorded: Option<Option<String>>,
 ) -> Result<ArchivedObject, StoreError> {
     let h = &spooled.hashes;
-    let key = match destination {
-        Destination::Archive => keys::archive_key(&h.blake3),
-        Destination::Quarantine => keys::quarantine_key(&store.config().quarantine_prefix, &h.blake3),
-    };
+    let key = key_for(store, destination, &h.blake3);
     let w = job.wire();
     let req = ArchiveRequest {
         source_bucket: w.source.bucket.clone(),
         source_key: w.source.key.clone(),
+        source_version_id: spooled.version_id.clone(),
         source_etag: spooled.etag.clone(),
+        spool_path: spooled.file.path().to_path_buf(),
         size: h.size,
         key,
-        blake3_hex: h.blake3.to_hex(),
+        blake3: h.blake3,
         sha256_hex: h.sha256.to_hex(),
         // Only ASCII identifiers go into metadata (HTTP headers); names and places stay in Postgres.
         metadata: vec![
@@ -51,8 +52,17 @@ pub async fn archive(
         },
         retention,
         object_lock,
+        recorded_version: recorded,
     };
     store.archive(&req).await
+}
+
+/// The content-addressed key of a job's bytes.
+pub fn key_for(store: &Store, destination: Destination, blake3: &recvault_core::Blake3Hash) -> String {
+    match destination {
+        Destination::Archive => keys::archive_key(blake3),
+        Destination::Quarantine => keys::quarantine_key(&store.config().quarantine_prefix, blake3),
+    }
 }
 
 /// The database's view of an archived object.

@@ -25,8 +25,11 @@ const WRITE_BUFFER: usize = 1 << 20;
 pub struct Spooled {
     pub file: NamedTempFile,
     pub hashes: ContentHashes,
-    /// ETag of the staged object that was read; the archive copy is conditional on it.
+    /// ETag of the staged object that was read.
     pub etag: String,
+    /// The staged version that was read: the archive copies it and, once the result is
+    /// committed, exactly it is deleted (`None` only on an unversioned staging bucket).
+    pub version_id: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -39,9 +42,16 @@ pub enum FetchError {
     ShortRead { read: u64, expected: u64 },
 }
 
-/// Streams `bucket/key` into a new file under `spool_dir`, hashing as it goes.
-pub async fn fetch(store: &Store, bucket: &str, key: &str, spool_dir: &Path) -> Result<Spooled, FetchError> {
-    let mut read = store.read_staged(bucket, key).await?;
+/// Streams `bucket/key` (the version `version`, or the current one) into a new file under
+/// `spool_dir`, hashing as it goes.
+pub async fn fetch(
+    store: &Store,
+    bucket: &str,
+    key: &str,
+    version: Option<&str>,
+    spool_dir: &Path,
+) -> Result<Spooled, FetchError> {
+    let mut read = store.read_staged(bucket, key, version).await?;
     let file = crate::spool::create(spool_dir)?;
     let writer = file.reopen()?;
     let (tx, rx) = mpsc::channel::<Bytes>(CHANNEL_DEPTH);
@@ -69,7 +79,7 @@ pub async fn fetch(store: &Store, bucket: &str, key: &str, spool_dir: &Path) -> 
     if hashes.size != read.size {
         return Err(FetchError::ShortRead { read: hashes.size, expected: read.size });
     }
-    Ok(Spooled { file, hashes, etag: read.etag })
+    Ok(Spooled { file, hashes, etag: read.etag, version_id: read.version_id })
 }
 
 fn hash_and_write(mut rx: mpsc::Receiver<Bytes>, file: std::fs::File) -> Result<ContentHashes, std::io::Error> {

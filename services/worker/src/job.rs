@@ -3,15 +3,20 @@
 //! | what happened                                   | result                               | message            |
 //! |-------------------------------------------------|--------------------------------------|--------------------|
 //! | job malformed, invalid or of unknown version    | nothing written                      | dead-lettered      |
-//! | job already completed (redelivery)              | nothing new                          | acked              |
+//! | job names another bucket, another station's key,| nothing read, nothing deleted        | dead-lettered      |
+//! | or was published by another station's user      |                                      | (`invalid_job`)    |
+//! | job already completed, same body (redelivery)   | nothing new                          | acked              |
+//! | job id completed before with another body       | conflict finding; bytes stay staged  | dead-lettered      |
 //! | bytes verified (possibly flagged)               | archived + row committed             | acked              |
 //! | bytes rejected (hash, size, empty, not MP4, ...) | quarantined + row committed          | dead-lettered      |
 //! | staged object gone and job not completed        | attempt recorded                     | dead-lettered      |
 //! | S3, Postgres or the network failing             | attempt recorded (if Postgres is up) | retried, then dead |
 //!
-//! "Acked" always means after the commit; a staged object is deleted only after the ack.
+//! "Acked" always means after the commit; a staged object is deleted only after the ack, and only
+//! the version that was read, verified and archived (R2.1).
 
-use crate::archive::{Destination, archive, location};
+use crate::archive::{Destination, archive, key_for, location};
+use crate::budget::Admission;
 use crate::fetch::{FetchError, Spooled, fetch};
 use crate::metrics::{Metrics, Outcome};
 use crate::verify::{Verified, verify};
@@ -21,8 +26,8 @@ use recvault_core::calendar::WorkCalendar;
 use recvault_core::deadlines::{TimePolicy, recording_findings};
 use recvault_core::probe::ProbePolicy;
 use recvault_core::retention::{RetentionClass, decide};
-use recvault_core::{Rejection, Severity, UploadJob, check_claims};
-use recvault_db::{Db, NewQuarantine, NewRecording, Recorded};
+use recvault_core::{FindingKind, Provenance, Rejection, Severity, UploadJob, check_claims};
+use recvault_db::{CompletedJob, ContentTx, Db, NewQuarantine, NewRecording, Quarantined, Recorded};
 use recvault_queue::{JobDelivery, Publisher};
 use recvault_store::Store;
 use std::fmt::Display;
@@ -43,21 +48,32 @@ pub struct JobContext {
     /// Whether the archive bucket enforces Object Lock (false only in a development set-up).
     pub object_lock: bool,
     pub max_retries: u32,
+    /// Deliveries of one message the queue allows (`amqp.delivery_limit`): the last one is
+    /// dead-lettered with a reason instead of being tried again.
+    pub delivery_limit: u32,
+    /// Room in the spool for the files in flight.
+    pub budget: crate::budget::SpoolBudget,
     pub analysis: AnalysisPolicy,
     pub time: TimePolicy,
     pub calendar: Arc<WorkCalendar>,
 }
 
-/// How the stages ended for a job that reached them.
+/// How the stages ended for a job that reached them; `staged` is the version to delete.
 enum Settled {
-    Archived { outcome: Outcome },
-    Quarantined { rejection: Rejection },
+    Archived { outcome: Outcome, staged: Option<String> },
+    Quarantined { rejection: Rejection, staged: Option<String> },
 }
 
 /// Why the stages did not finish.
 enum Failure {
     /// The staged object does not exist (and the job never completed).
     StagedMissing,
+    /// Another job with this id and another body committed first (a race of the two).
+    IdConflict,
+    /// The file is larger than the whole spool.
+    TooLarge { size: u64, capacity: u64 },
+    /// The file does not fit beside the ones in flight.
+    NoRoomYet { size: u64, free: u64 },
     /// A fault of the infrastructure: worth retrying.
     Transient { code: &'static str, error: String },
 }
@@ -77,6 +93,15 @@ pub async fn handle(ctx: &JobContext, d: &JobDelivery) {
             return;
         }
     };
+    // R2.1: a station speaks only for itself, about its own staged bytes. Checked before
+    // anything is read, so a job that names another's bytes reads and deletes nothing.
+    let scope = Provenance { staging_bucket: &ctx.store.config().staging_bucket, publisher: d.user_id() };
+    if let Err(e) = job.authorize(&scope) {
+        warn!(message_id = ?d.message_id(), code = e.code(), error = %e, "job refused, dead-lettering");
+        dead_letter(ctx, d, e.code(), &e.to_string()).await;
+        ctx.metrics.outcome(Outcome::Invalid);
+        return;
+    }
     let delivery = d.retries() + d.redeliveries() + 1;
     let span = info_span!("job", job_id = job.job_id(), device_id = job.device_id(), station_id = %job.wire().station_id, delivery);
     async {
@@ -96,31 +121,43 @@ pub async fn handle(ctx: &JobContext, d: &JobDelivery) {
 }
 
 async fn process(ctx: &JobContext, d: &JobDelivery, job: &UploadJob, delivery: u32) -> Outcome {
-    match ctx.db.job_outcome(job.job_id()).await {
-        Ok(Some((state, key))) => {
-            info!(state, key, "job already completed, acknowledging the redelivery");
+    match ctx.db.completed_job(job.job_id()).await {
+        Ok(Some(prior)) if prior.is_same_job(job) => {
+            info!(state = prior.state, key = prior.key, "job already completed, acknowledging the redelivery");
             if ack(d).await {
-                delete_staged(ctx, job).await;
+                delete_staged(ctx, job, prior.source_version_id.as_deref()).await;
             }
             return Outcome::DuplicateDelivery;
         }
+        Ok(Some(prior)) => return id_conflict(ctx, d, job, Some(&prior)).await,
         Ok(None) => {}
         Err(e) => return retry_or_dead(ctx, d, None, e.code(), &e.to_string()).await,
+    }
+    // Delivered as often as the queue allows and never settled: every worker that took it died
+    // (a crash loop). Kept for a person, with the reason, instead of another try.
+    if d.redeliveries() >= ctx.delivery_limit {
+        let msg = format!(
+            "delivered {} times and never settled: workers died while processing it; the staged bytes are kept",
+            d.redeliveries() + 1
+        );
+        error!(error = msg, "dead-lettering");
+        dead_letter(ctx, d, "delivery_limit", &msg).await;
+        return Outcome::DeliveryLimit;
     }
     let attempt = match ctx.db.start_attempt(job.job_id(), delivery, &ctx.worker_id).await {
         Ok(id) => id,
         Err(e) => return retry_or_dead(ctx, d, None, e.code(), &e.to_string()).await,
     };
     match stages(ctx, job, attempt).await {
-        Ok(Settled::Archived { outcome }) => {
+        Ok(Settled::Archived { outcome, staged }) => {
             if ack(d).await {
-                delete_staged(ctx, job).await;
+                delete_staged(ctx, job, staged.as_deref()).await;
             }
             outcome
         }
-        Ok(Settled::Quarantined { rejection }) => {
+        Ok(Settled::Quarantined { rejection, staged }) => {
             dead_letter(ctx, d, rejection.code(), &rejection.to_string()).await;
-            delete_staged(ctx, job).await;
+            delete_staged(ctx, job, staged.as_deref()).await;
             Outcome::Quarantined
         }
         Err(Failure::StagedMissing) => {
@@ -131,16 +168,82 @@ async fn process(ctx: &JobContext, d: &JobDelivery, job: &UploadJob, delivery: u
             dead_letter(ctx, d, "staged_object_missing", &msg).await;
             Outcome::DeadLettered
         }
+        Err(Failure::IdConflict) => {
+            let prior = ctx.db.completed_job(job.job_id()).await.ok().flatten();
+            id_conflict(ctx, d, job, prior.as_ref()).await
+        }
+        Err(Failure::TooLarge { size, capacity }) => {
+            let msg = format!(
+                "the file has {size} bytes and this worker's spool holds {capacity}: raise worker.spool_max_bytes or the spool volume, then replay; the staged bytes are kept"
+            );
+            error!(error = msg, "dead-lettering");
+            let _ = ctx.db.finish_attempt(attempt, "dead_lettered", Some("too_large_for_spool"), Some(&msg)).await;
+            dead_letter(ctx, d, "too_large_for_spool", &msg).await;
+            Outcome::TooLargeForSpool
+        }
+        Err(Failure::NoRoomYet { size, free }) => {
+            let msg = format!("{size} bytes do not fit in the spool now ({free} free); waiting");
+            warn!(msg);
+            let _ = ctx.db.finish_attempt(attempt, "waiting_for_spool", Some("spool_full"), Some(&msg)).await;
+            match ctx.publisher.publish_wait(d, &msg).await {
+                Ok(()) => {
+                    ack(d).await;
+                    Outcome::WaitingForSpool
+                }
+                Err(e) => {
+                    error!(error = %e, "could not schedule the wait; handing the job back to the queue");
+                    let _ = d.requeue().await;
+                    Outcome::Requeued
+                }
+            }
+        }
         Err(Failure::Transient { code, error }) => retry_or_dead(ctx, d, Some(attempt), code, &error).await,
     }
+}
+
+/// R2.1: a job that reuses a completed job's id for another body is not a redelivery: its bytes
+/// stay in staging, the conflict is a critical finding, and the job is dead-lettered.
+async fn id_conflict(ctx: &JobContext, d: &JobDelivery, job: &UploadJob, prior: Option<&CompletedJob>) -> Outcome {
+    let msg = format!(
+        "job id {} already completed with another body (digest {}, key {}); this job names {} and was not processed",
+        job.job_id(),
+        prior.and_then(|p| p.digest).map_or_else(|| "unknown".into(), |h| h.to_hex()),
+        prior.map_or("unknown", |p| p.key.as_str()),
+        job.source().key,
+    );
+    if let Some(prior) = prior {
+        match ctx.db.record_id_conflict(job, prior).await {
+            Ok(true) => ctx.metrics.findings.with_label_values(&[FindingKind::JobIdConflict.code()]).inc(),
+            Ok(false) => {}
+            Err(e) => return retry_or_dead(ctx, d, None, e.code(), &e.to_string()).await,
+        }
+    }
+    error!(error = msg, "job id conflict, dead-lettering; the staged bytes stay");
+    dead_letter(ctx, d, "job_id_conflict", &msg).await;
+    Outcome::IdConflict
 }
 
 /// Fetch, verify, archive (or quarantine), record.
 async fn stages(ctx: &JobContext, job: &UploadJob, attempt: i64) -> Result<Settled, Failure> {
     let src = job.source();
+    // Room first, from the larger of the job's size and the staged object's: a file that cannot
+    // fit is not downloaded at all. The HEAD also pins the version that is then read.
+    let head = match ctx.store.head(&src.bucket, &src.key).await {
+        Ok(Some(h)) => h,
+        Ok(None) => return Err(Failure::StagedMissing),
+        Err(e) => return Err(transient(e.code(), e)),
+    };
+    let size = head.size.max(job.size_bytes());
+    let _room = match ctx.budget.reserve(size) {
+        Ok(Ok(room)) => room,
+        Ok(Err(Admission::Never { capacity })) => return Err(Failure::TooLarge { size, capacity }),
+        Ok(Err(Admission::NotNow { free })) => return Err(Failure::NoRoomYet { size, free }),
+        Ok(Err(Admission::Admit)) => unreachable!("an admission is a reservation"),
+        Err(e) => return Err(transient("spool", e)),
+    };
     let fetched = {
         let _t = ctx.metrics.stage("fetch");
-        fetch(&ctx.store, &src.bucket, &src.key, &ctx.spool_dir).await
+        fetch(&ctx.store, &src.bucket, &src.key, head.version_id.as_deref(), &ctx.spool_dir).await
     };
     let spooled = match fetched {
         Ok(s) => s,
@@ -173,12 +276,22 @@ async fn archive_and_record(
     attempt: i64,
 ) -> Result<Settled, Failure> {
     let retention = decide(&job.activity()); // R19.1
+    // One content hash, one archived version: jobs with these bytes take turns from here to the
+    // commit (R2.1).
+    let mut tx = ctx.db.lock_content(&spooled.hashes.blake3).await.map_err(|e| transient(e.code(), e))?;
     let archived = {
         let _t = ctx.metrics.stage("archive");
-        archive(&ctx.store, job, spooled, Destination::Archive, retention.class, ctx.object_lock)
-            .await
-            .map_err(|e| transient(e.code(), e))?
+        let recorded = match tx.recorded_archive_version().await {
+            Ok(v) => v,
+            Err(e) => return Err(abandon(tx, transient(e.code(), e)).await),
+        };
+        match archive(&ctx.store, job, spooled, Destination::Archive, retention.class, ctx.object_lock, recorded).await
+        {
+            Ok(a) => a,
+            Err(e) => return Err(abandon(tx, transient(e.code(), e)).await),
+        }
     };
+    count_placement(ctx, &archived);
     let a = &v.assessment;
     let duration =
         chrono::TimeDelta::milliseconds(i64::try_from(a.readable_duration_ns / 1_000_000).unwrap_or(i64::MAX));
@@ -199,8 +312,9 @@ async fn archive_and_record(
             findings: &findings,
             analysis: &ctx.analysis,
             probe: &ctx.policy,
+            source_version_id: spooled.version_id.clone(),
         };
-        ctx.db.record_archived(&rec, attempt).await.map_err(|e| transient(e.code(), e))?
+        tx.record_archived(&rec, attempt).await.map_err(|e| transient(e.code(), e))?
     };
     let outcome = match recorded {
         Recorded::New { recording_id, analysis } => {
@@ -232,8 +346,9 @@ async fn archive_and_record(
             Outcome::DuplicateContent
         }
         Recorded::AlreadyRecorded { .. } => Outcome::DuplicateDelivery,
+        Recorded::IdConflict => return Err(Failure::IdConflict),
     };
-    Ok(Settled::Archived { outcome })
+    Ok(Settled::Archived { outcome, staged: spooled.version_id.clone() })
 }
 
 /// R2.1: bytes that are not a valid recording are kept, permanently, with the reason.
@@ -245,16 +360,35 @@ async fn quarantine(
     attempt: i64,
 ) -> Result<Settled, Failure> {
     warn!(code = rejection.code(), reason = %rejection, "quarantining");
+    let mut tx = ctx.db.lock_content(&spooled.hashes.blake3).await.map_err(|e| transient(e.code(), e))?;
     let stored = {
         let _t = ctx.metrics.stage("archive");
-        archive(&ctx.store, job, spooled, Destination::Quarantine, RetentionClass::Permanent, ctx.object_lock)
-            .await
-            .map_err(|e| transient(e.code(), e))?
+        let key = key_for(&ctx.store, Destination::Quarantine, &spooled.hashes.blake3);
+        let recorded = match tx.recorded_quarantine_version(&key).await {
+            Ok(v) => v,
+            Err(e) => return Err(abandon(tx, transient(e.code(), e)).await),
+        };
+        let class = RetentionClass::Permanent;
+        match archive(&ctx.store, job, spooled, Destination::Quarantine, class, ctx.object_lock, recorded).await {
+            Ok(a) => a,
+            Err(e) => return Err(abandon(tx, transient(e.code(), e)).await),
+        }
     };
+    count_placement(ctx, &stored);
     let _t = ctx.metrics.stage("record");
-    let q = NewQuarantine { job, hashes: spooled.hashes, location: location(&stored), rejection: &rejection };
-    ctx.db.record_quarantined(&q, attempt).await.map_err(|e| transient(e.code(), e))?;
-    Ok(Settled::Quarantined { rejection })
+    let q = NewQuarantine {
+        job,
+        hashes: spooled.hashes,
+        location: location(&stored),
+        rejection: &rejection,
+        source_version_id: spooled.version_id.clone(),
+    };
+    match tx.record_quarantined(&q, attempt).await.map_err(|e| transient(e.code(), e))? {
+        Quarantined::IdConflict => Err(Failure::IdConflict),
+        Quarantined::New(_) | Quarantined::AlreadyRecorded => {
+            Ok(Settled::Quarantined { rejection, staged: spooled.version_id.clone() })
+        }
+    }
 }
 
 /// A transient fault: into the delayed-retry queue, or dead-lettered once the retries are spent.
@@ -318,9 +452,34 @@ async fn ack(d: &JobDelivery) -> bool {
     }
 }
 
-async fn delete_staged(ctx: &JobContext, job: &UploadJob) {
+/// Rolls back a content transaction (releasing its lock) and passes the failure on.
+async fn abandon(tx: ContentTx, failure: Failure) -> Failure {
+    tx.rollback().await;
+    failure
+}
+
+fn count_placement(ctx: &JobContext, a: &recvault_store::ArchivedObject) {
+    ctx.metrics.archive_writes.with_label_values(&[a.placement.code()]).inc();
+    if a.mismatches > 0 {
+        ctx.metrics.archive_mismatches.inc_by(u64::from(a.mismatches));
+    }
+}
+
+/// Deletes exactly the staged version that was verified and archived (R2.1): bytes staged again
+/// at the key since are another version and stay. Without a version (an unversioned staging
+/// bucket, development only) nothing is deleted; `recvault staging sweep` removes the copy once
+/// it has hashed it.
+async fn delete_staged(ctx: &JobContext, job: &UploadJob, version: Option<&str>) {
     let src = job.source();
-    if let Err(e) = ctx.store.delete_staged(&src.bucket, &src.key).await {
-        warn!(error = %e, bucket = src.bucket, key = src.key, "could not delete the staged object; it is archived and can be removed later");
+    let Some(version) = version else {
+        warn!(
+            bucket = src.bucket,
+            key = src.key,
+            "the staging bucket keeps no versions: the staged copy is left for recvault staging sweep"
+        );
+        return;
+    };
+    if let Err(e) = ctx.store.delete_staged_version(&src.bucket, &src.key, version).await {
+        warn!(error = %e, bucket = src.bucket, key = src.key, version, "could not delete the staged version; it is archived and recvault staging sweep removes it later");
     }
 }

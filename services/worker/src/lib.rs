@@ -15,14 +15,18 @@
 //! [`job`] runs the stages for one delivery and decides how to settle it; [`run`] is the consumer
 //! loop with bounded concurrency and graceful shutdown; [`metrics`] declares every metric;
 //! [`settings`] loads the configuration; [`http`] serves `/metrics` and health checks; [`spool`]
-//! owns the local copies (locked, so workers can share a spool directory); [`sweep`] removes
-//! staged copies of completed jobs that a worker killed after its ack left behind.
+//! owns the local copies (locked, so workers can share a spool directory) and [`budget`] the room
+//! for them; [`sweep`] removes
+//! staged copies of completed jobs that a worker killed after its ack left behind; [`reconcile`]
+//! checks the archive against Postgres (R21.1).
 
 pub mod archive;
+pub mod budget;
 pub mod fetch;
 pub mod http;
 pub mod job;
 pub mod metrics;
+pub mod reconcile;
 pub mod run;
 pub mod settings;
 pub mod spool;

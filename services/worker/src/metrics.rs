@@ -27,10 +27,19 @@ pub enum Outcome {
     DeadLettered,
     /// Handed back to the queue at shutdown.
     Requeued,
+    /// The job reused a completed job's id for another body; dead-lettered, bytes kept (R2.1).
+    IdConflict,
+    /// The file is larger than the whole spool; dead-lettered, bytes kept.
+    TooLargeForSpool,
+    /// Delivered as often as the queue allows without being settled (it may crash workers);
+    /// dead-lettered with that reason, bytes kept.
+    DeliveryLimit,
+    /// Waits for room in the spool (a delayed retry that spends no retry).
+    WaitingForSpool,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 9] = [
+    pub const ALL: [Outcome; 13] = [
         Self::Archived,
         Self::Flagged,
         Self::DuplicateContent,
@@ -40,6 +49,10 @@ impl Outcome {
         Self::Retried,
         Self::DeadLettered,
         Self::Requeued,
+        Self::IdConflict,
+        Self::TooLargeForSpool,
+        Self::DeliveryLimit,
+        Self::WaitingForSpool,
     ];
 
     pub fn label(self) -> &'static str {
@@ -53,6 +66,10 @@ impl Outcome {
             Self::Retried => "retried",
             Self::DeadLettered => "dead_lettered",
             Self::Requeued => "requeued",
+            Self::IdConflict => "job_id_conflict",
+            Self::TooLargeForSpool => "too_large_for_spool",
+            Self::DeliveryLimit => "delivery_limit",
+            Self::WaitingForSpool => "waiting_for_spool",
         }
     }
 }
@@ -75,7 +92,20 @@ pub struct Metrics {
     pub findings_withdrawn: IntCounterVec,
     pub capability: IntGaugeVec,
     pub queue_messages: IntGaugeVec,
+    /// How archive versions came to be (copied, uploaded, found, recorded).
+    pub archive_writes: IntCounterVec,
+    /// Versions at an archive key that did not hold the bytes the key names (R2.1).
+    pub archive_mismatches: IntCounter,
+    /// Live archive-drift findings (R21.1), polled from Postgres.
+    pub archive_drift: IntGauge,
+    /// When `recvault reconcile` last finished (Unix seconds; 0: never), polled from Postgres.
+    pub reconcile_last_run: IntGauge,
+    /// R17.1: days until the working-day calendar runs out.
+    pub calendar_days_remaining: IntGauge,
 }
+
+/// How an archive version came to be, for `recvault_archive_writes_total{placement}`.
+pub const PLACEMENTS: [&str; 4] = ["recorded", "found", "copied", "uploaded"];
 
 impl Metrics {
     pub fn new() -> Self {
@@ -133,8 +163,51 @@ impl Metrics {
             &["capability"],
         )
         .expect("valid metric");
+        let archive_writes = IntCounterVec::new(
+            Opts::new(
+                "recvault_archive_writes_total",
+                "archive and quarantine writes, by how the version holding the verified bytes came to be",
+            ),
+            &["placement"],
+        )
+        .expect("valid metric");
+        let archive_mismatches = IntCounter::new(
+            "recvault_archive_mismatches_total",
+            "versions at an archive key found not to hold the bytes the key names (left unlocked and unrecorded)",
+        )
+        .expect("valid metric");
+        let archive_drift = IntGauge::new(
+            "recvault_archive_drift_findings",
+            "open findings of drift between the archive and Postgres (recvault reconcile, R21.1)",
+        )
+        .expect("valid metric");
+        let reconcile_last_run = IntGauge::new(
+            "recvault_reconcile_last_run_timestamp_seconds",
+            "when recvault reconcile last finished, Unix time (0: never)",
+        )
+        .expect("valid metric");
+        let calendar_days_remaining = IntGauge::new(
+            "recvault_calendar_days_remaining",
+            "days until the working-day calendar used for R17.1 deadlines runs out (negative: it has)",
+        )
+        .expect("valid metric");
+        let build_info = IntGaugeVec::new(
+            Opts::new("recvault_build_info", "the running build; the value is always 1"),
+            &["version"],
+        )
+        .expect("valid metric");
+        build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        registry
+            .register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))
+            .expect("process metrics register once");
         for c in [
             Box::new(jobs.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(calendar_days_remaining.clone()),
+            Box::new(build_info),
+            Box::new(archive_drift.clone()),
+            Box::new(reconcile_last_run.clone()),
+            Box::new(archive_writes.clone()),
+            Box::new(archive_mismatches.clone()),
             Box::new(bytes.clone()),
             Box::new(stage_seconds.clone()),
             Box::new(in_flight.clone()),
@@ -160,6 +233,9 @@ impl Metrics {
         for q in QUEUES {
             queue_messages.with_label_values(&[q]);
         }
+        for p in PLACEMENTS {
+            archive_writes.with_label_values(&[p]);
+        }
         Self {
             registry,
             jobs,
@@ -171,6 +247,11 @@ impl Metrics {
             findings_withdrawn,
             capability,
             queue_messages,
+            archive_writes,
+            archive_mismatches,
+            archive_drift,
+            reconcile_last_run,
+            calendar_days_remaining,
         }
     }
 
@@ -215,6 +296,12 @@ mod tests {
             "recvault_findings_total{kind=\"interruption_unexplained\"} 0",
             "recvault_findings_withdrawn_total{kind=\"notification_missing\"} 0",
             "recvault_queue_messages{queue=\"dead\"} 0",
+            "recvault_build_info{version=",
+            "recvault_calendar_days_remaining 0",
+            "recvault_archive_drift_findings 0",
+            "recvault_jobs_total{outcome=\"job_id_conflict\"} 0",
+            "process_resident_memory_bytes ",
+            "process_open_fds ",
         ] {
             assert!(text.contains(name), "missing {name} in\n{text}");
         }

@@ -44,6 +44,9 @@ pub enum StartError {
     Spool { path: String, source: std::io::Error },
 }
 
+/// Days before the end of the working-day calendar from which the worker warns.
+const CALENDAR_WARNING_DAYS: i64 = 60;
+
 /// Connected adapters, for callers that build them themselves (tests).
 #[derive(Debug)]
 pub struct WorkerDeps {
@@ -71,13 +74,19 @@ impl Worker {
     pub async fn start(settings: Settings, metrics: Metrics) -> Result<Self, StartError> {
         recvault_media::init()?;
         let store = Store::connect(settings.s3.clone()).await;
-        let db = Db::connect(&settings.database).await?;
         if settings.worker.migrate_at_start {
-            db.migrate().await?;
+            Db::migrate(&settings.database).await?;
         }
+        let db = Db::connect(&settings.database).await?;
+        db.check_schema().await?;
         let broker =
             Broker::connect(&settings.amqp, &format!("recvault-worker {}", settings.worker.worker_id())).await?;
         broker.declare().await?;
+        if !broker.can_impersonate().await? {
+            return Err(StartError::Config(
+                "the worker's broker user lacks the `impersonator` tag: it re-publishes retries and dead letters with the station's user_id (rabbitmqctl set_user_tags <user> impersonator)".into(),
+            ));
+        }
         Self::with_deps(settings, WorkerDeps { store, db, broker }, metrics).await
     }
 
@@ -86,6 +95,17 @@ impl Worker {
         // Fail on a bad calendar or time zone now, not on the first job.
         let time = settings.analysis.time_policy().map_err(StartError::Config)?;
         let calendar = Arc::new(settings.analysis.calendar().map_err(StartError::Config)?);
+        // R17.1 deadlines count working days from this calendar: say so while there is time to
+        // ship next year's (the State Council publishes it in the autumn).
+        match calendar.days_remaining(chrono::Utc::now().date_naive()) {
+            Some(days) if days < CALENDAR_WARNING_DAYS => warn!(
+                days,
+                last_day = ?calendar.last_day(),
+                "the working-day calendar runs out soon: add next year's file to analysis.calendar_files (R17.1 deadlines then count plain weekdays)"
+            ),
+            None => warn!("no working-day calendar: R17.1 deadlines count plain weekdays"),
+            Some(_) => {}
+        }
         let spool = &settings.worker.spool_dir;
         let stale = crate::spool::clear_stale(spool)
             .map_err(|source| StartError::Spool { path: spool.display().to_string(), source })?;
@@ -97,7 +117,7 @@ impl Worker {
         } else {
             Capabilities::assumed_from_setup()
         };
-        capabilities.merge(deps.store.check_archive_bucket().await?);
+        capabilities.merge(deps.store.check_buckets().await?);
         for c in Capability::ALL {
             metrics.capability.with_label_values(&[c.code()]).set(i64::from(capabilities.has(c)));
         }
@@ -145,6 +165,8 @@ impl Worker {
             worker_id: worker_id.clone(),
             object_lock: self.capabilities.has(Capability::ObjectLock),
             max_retries: topology.max_retries(),
+            delivery_limit: topology.delivery_limit,
+            budget: crate::budget::SpoolBudget::new(s.worker.spool_dir.clone(), s.worker.spool_max_bytes),
             analysis: s.analysis.policy(),
             time: self.time,
             calendar: self.calendar.clone(),
@@ -237,6 +259,15 @@ impl Worker {
         }
         for (queue, n) in [("work", work), ("retry", retry), ("dead", dead)] {
             self.metrics.queue_messages.with_label_values(&[queue]).set(n);
+        }
+        let days = self.calendar.days_remaining(chrono::Utc::now().date_naive()).unwrap_or(i64::MIN);
+        self.metrics.calendar_days_remaining.set(days);
+        match self.deps.db.drift_status().await {
+            Ok((live, last)) => {
+                self.metrics.archive_drift.set(live);
+                self.metrics.reconcile_last_run.set(last.map_or(0, |t| t.timestamp()));
+            }
+            Err(e) => warn!(error = %e, "could not read the reconciliation status"),
         }
     }
 

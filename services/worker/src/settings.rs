@@ -38,6 +38,10 @@ pub struct WorkerConfig {
     /// Where staged files are spooled while they are verified; may be shared by several workers
     /// (each locks its own files, see `spool`).
     pub spool_dir: PathBuf,
+    /// Most bytes the spool may hold, where the file system cannot tell (a Kubernetes emptyDir
+    /// size limit); unset: the file system's size. A file larger than this is dead-lettered at
+    /// once (`too_large_for_spool`, bytes kept); one that does not fit now waits.
+    pub spool_max_bytes: Option<u64>,
     /// On SIGTERM, how long in-flight jobs may run before they are handed back to the queue.
     pub shutdown_grace_secs: u64,
     /// Address of `/metrics`, `/healthz` and `/readyz`.
@@ -48,7 +52,9 @@ pub struct WorkerConfig {
     /// rights on `probe_bucket_prefix-*`); off: trust `recvault setup` and check only the archive
     /// bucket's configuration.
     pub probe_store_at_start: bool,
-    /// Apply database migrations at start-up (needs DDL rights); off: `recvault setup` does it.
+    /// Apply database migrations at start-up (needs `database.owner_url`); off (the default): the
+    /// worker runs as the service role, `recvault setup` migrates, and the worker only checks that
+    /// the schema is current.
     pub migrate_at_start: bool,
 }
 
@@ -57,11 +63,12 @@ impl Default for WorkerConfig {
         Self {
             concurrency: 2,
             spool_dir: std::env::temp_dir().join("recvault-spool"),
+            spool_max_bytes: None,
             shutdown_grace_secs: 60,
             metrics_addr: SocketAddr::from(([127, 0, 0, 1], 9898)),
             id: None,
             probe_store_at_start: true,
-            migrate_at_start: true,
+            migrate_at_start: false,
         }
     }
 }
@@ -232,6 +239,7 @@ impl Settings {
             ("AMQP__PREFIX", a.prefix.clone()),
             ("AMQP__RETRY_DELAYS_MS", list(&a.retry_delays_ms)),
             ("AMQP__DELIVERY_LIMIT", a.delivery_limit.to_string()),
+            ("AMQP__MANAGEMENT_URL", quoted(&a.management_url)),
             ("S3__REGION", s3.region.clone()),
             ("S3__FORCE_PATH_STYLE", s3.force_path_style.to_string()),
             ("S3__STAGING_BUCKET", s3.staging_bucket.clone()),
@@ -281,6 +289,12 @@ impl Settings {
         }
         if let Some(id) = &w.id {
             env.push(("WORKER__ID", id.clone()));
+        }
+        if let Some(url) = &db.owner_url {
+            env.push(("DATABASE__OWNER_URL", url.expose_secret().to_string()));
+        }
+        if let Some(max) = w.spool_max_bytes {
+            env.push(("WORKER__SPOOL_MAX_BYTES", max.to_string()));
         }
         env.into_iter().map(|(k, v)| (format!("RECVAULT_{k}"), v)).collect()
     }
@@ -408,7 +422,7 @@ mod tests {
     #[allow(clippy::result_large_err)] // figment::Jail's closure type, not ours
     fn the_environment_form_loads_back_to_the_same_settings() {
         let mut s = Settings::from_toml(
-            "[amqp]\nprefix = \"p.x\"\nretry_delays_ms = [7, 8]\n[s3]\nendpoint = \"http://h:1\"\naccess_key_id = \"AK\"\nsecret_access_key = \"SK\"\nlock_mode = \"governance\"\n[worker]\nconcurrency = 5\nid = \"w-1\"\n[probe]\nspeech = false\n[analysis]\nutc_offset = \"+07:00\"\ncalendar_files = [\"/etc/recvault/cn-2027.toml\"]\n[log]\nformat = \"json\"\n",
+            "[amqp]\nprefix = \"p.x\"\nretry_delays_ms = [7, 8]\n[s3]\nendpoint = \"http://h:1\"\naccess_key_id = \"AK\"\nsecret_access_key = \"SK\"\nlock_mode = \"governance\"\n[database]\nowner_url = \"postgres://o:pw@h/d\"\n[worker]\nconcurrency = 5\nid = \"w-1\"\nspool_max_bytes = 123\n[probe]\nspeech = false\n[analysis]\nutc_offset = \"+07:00\"\ncalendar_files = [\"/etc/recvault/cn-2027.toml\"]\n[log]\nformat = \"json\"\n",
         )
         .unwrap();
         s.worker.spool_dir = PathBuf::from("/var/spool/recvault");

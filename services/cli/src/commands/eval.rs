@@ -10,7 +10,7 @@
 
 use anyhow::Context;
 use chrono::TimeDelta;
-use recvault_core::analysis::{AnalysisPolicy, Audio, Explanation, RecordingFacts, assemble, pauses_of};
+use recvault_core::analysis::{AnalysisPolicy, Audio, RecordingFacts, assemble, pauses_of};
 use recvault_core::probe::{ProbePolicy, assess};
 use recvault_fixtures::activity::{LabelledActivity, evaluation_corpus};
 use recvault_worker::Settings;
@@ -206,10 +206,7 @@ fn evaluate(
                 matched[k] = true;
                 d.found += 1;
                 d.max_gap_error_ms = d.max_gap_error_ms.max(r.gap_ns.abs_diff(ns(label.gap)) / 1_000_000);
-                let predicted = match &r.explanation {
-                    Explanation::Unknown => None,
-                    e => Some(e.is_missing()),
-                };
+                let predicted = if r.explanation.is_unchecked() { None } else { Some(r.explanation.is_missing()) };
                 tally.unexplained.add(truth_unexplained, predicted);
                 if predicted.is_some_and(|p| p != truth_unexplained) {
                     failures.push(format!(
@@ -237,8 +234,8 @@ fn evaluate(
     let truth_missing =
         !speech_within(Duration::ZERO, dur(policy.notification_window_ns), dur(policy.notification_min_speech_ns));
     let predicted = match activities.first().and_then(|a| a.notification.as_ref()) {
-        Some(Explanation::Unknown) | None => None,
-        Some(e) => Some(e.is_missing()),
+        Some(e) if !e.is_unchecked() => Some(e.is_missing()),
+        _ => None,
     };
     tally.notification_missing.add(truth_missing, predicted);
     if predicted.is_some_and(|p| p != truth_missing) {

@@ -1,8 +1,10 @@
 //! One module per subcommand.
 
+pub mod deadletters;
 pub mod eval;
 pub mod fixtures;
 pub mod probe;
+pub mod reconcile;
 pub mod recordings;
 pub mod setup;
 pub mod staging;

@@ -36,9 +36,10 @@ struct FileReport {
 }
 
 /// Exit status 0 when every file would be archived without a critical finding, 1 when any would be
-/// quarantined or flagged, 2 on usage or environment errors.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let mut settings = ProbeSettings::default();
+/// quarantined or flagged (see `recvault --help` for the others). Thresholds come from `[probe]`
+/// in the configuration, as for the worker; the flags override them.
+pub fn run(config: Option<&std::path::Path>, args: Args) -> anyhow::Result<ExitCode> {
+    let mut settings: ProbeSettings = recvault_worker::Settings::load(config).context("loading configuration")?.probe;
     if let Some(v) = args.gap_threshold_ms {
         settings.gap_threshold_ms = v;
     }

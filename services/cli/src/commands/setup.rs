@@ -20,9 +20,11 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
         for line in store.setup_buckets().await.context("setting up buckets")? {
             println!("s3        {line}");
         }
-        let db = Db::connect(&settings.database).await.context("connecting to postgres")?;
-        db.migrate().await.context("applying migrations")?;
+        Db::migrate(&settings.database).await.context("applying migrations as the owner role")?;
         println!("postgres  migrations applied");
+        let db = Db::connect(&settings.database).await.context("connecting to postgres as the service role")?;
+        db.check_schema().await.context("checking the schema as the service role")?;
+        db.close().await;
         let broker = Broker::connect(&settings.amqp, "recvault-setup").await.context("connecting to rabbitmq")?;
         broker.declare().await.context("declaring the queue topology")?;
         let t = broker.topology();
@@ -37,7 +39,7 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
         broker.close().await;
     }
     let mut caps = store.probe_capabilities().await.context("probing the object store")?;
-    caps.merge(store.check_archive_bucket().await.context("checking the archive bucket")?);
+    caps.merge(store.check_buckets().await.context("checking the buckets")?);
     for c in &caps.checks {
         println!("capability {:<22} {}  {}", c.capability.code(), if c.ok { "ok     " } else { "MISSING" }, c.detail);
     }

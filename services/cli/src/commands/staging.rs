@@ -40,14 +40,15 @@ pub async fn run(settings: Settings, cmd: Command) -> anyhow::Result<ExitCode> {
         return super::print_json(&report);
     }
     let verb = if a.dry_run { "would remove" } else { "removed" };
-    for key in &report.removed {
-        println!("{verb}  s3://{bucket}/{key}");
+    for v in &report.removed {
+        println!("{verb}  s3://{bucket}/{} (version {})", v.key, v.version_id.as_deref().unwrap_or("-"));
     }
     println!(
-        "{bucket}: {} object(s); {} {verb} (job completed, bytes archived); {} kept (no completed job); {} younger than {} min",
+        "{bucket}: {} version(s); {} {verb} (bytes of a completed job, archived); {} kept (no completed job, or other bytes); {} hashed to decide; {} younger than {} min",
         report.listed,
         report.removed.len(),
         report.kept.len(),
+        report.hashed,
         report.too_young,
         a.older_than_mins
     );

@@ -1,20 +1,38 @@
-//! `recvault station submit`: the reference docking-station client.
+//! `recvault station`: the reference docking-station client (`submit`), and the broker identity
+//! of a station (`register`: a RabbitMQ user allowed to publish to the jobs exchange only).
 
 use anyhow::Context;
 use chrono::{DateTime, FixedOffset, TimeDelta};
 use recvault_core::EventType;
 use recvault_core::job::ActivityV1;
 use recvault_queue::Broker;
+use recvault_queue::admin::{BrokerAdmin, amqp_url_as};
 use recvault_station::{FileInfo, Station, StationIdentity};
 use recvault_store::Store;
 use recvault_worker::Settings;
+use secrecy::{ExposeSecret, SecretString};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
-    /// Stage files in the staging bucket and post one upload job each (publisher confirms)
-    Submit(SubmitArgs),
+    /// Stage files in the staging bucket and post one upload job each (publisher confirms),
+    /// connected to the broker as the station's own user (RECVAULT_AMQP__URL)
+    Submit(Box<SubmitArgs>),
+    /// Create or update a station's broker user: it may publish to the jobs exchange and nothing
+    /// else, and the worker accepts from it only jobs that name this station (run as an operator)
+    Register(RegisterArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RegisterArgs {
+    /// The station's id: its broker user name, its staging prefix, the `station_id` of its jobs
+    station_id: String,
+    /// Write the station's AMQP URL (with its new password) to this file, mode 0600; an existing
+    /// file's password is kept
+    #[arg(long, value_name = "FILE")]
+    url_file: PathBuf,
 }
 
 #[derive(Debug, clap::Args)]
@@ -83,12 +101,49 @@ fn parse_event_type(s: &str) -> Result<EventType, String> {
 }
 
 pub async fn run(settings: Settings, cmd: Command) -> anyhow::Result<ExitCode> {
-    let Command::Submit(a) = cmd;
+    match cmd {
+        Command::Submit(a) => submit(settings, *a).await,
+        Command::Register(a) => register(settings, a).await,
+    }
+}
+
+async fn register(settings: Settings, a: RegisterArgs) -> anyhow::Result<ExitCode> {
+    recvault_core::job::check_station_id(&a.station_id).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let password = match std::fs::read_to_string(&a.url_file) {
+        Ok(url) => recvault_queue::admin::amqp_credentials(url.trim())
+            .map(|(_, p, _)| p)
+            .context("reading the existing URL file")?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            SecretString::from(format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple()))
+        }
+        Err(e) => return Err(e).with_context(|| format!("reading {}", a.url_file.display())),
+    };
+    let admin = BrokerAdmin::new(&settings.amqp.url, &settings.amqp.management_url)?;
+    admin
+        .register_station(&a.station_id, &password, &settings.amqp.prefix)
+        .await
+        .context("creating the station's broker user")?;
+    let url = amqp_url_as(&settings.amqp.url, &a.station_id, &password)?;
+    let mut f = std::fs::OpenOptions::new();
+    f.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut f, 0o600);
+    let mut f = f.open(&a.url_file).with_context(|| format!("writing {}", a.url_file.display()))?;
+    writeln!(f, "{}", url.expose_secret())?;
+    println!(
+        "station {}: broker user with publish-only access to {}.jobs; its AMQP URL is in {}",
+        a.station_id,
+        settings.amqp.prefix,
+        a.url_file.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn submit(settings: Settings, a: SubmitArgs) -> anyhow::Result<ExitCode> {
     let store = Store::connect(settings.s3.clone()).await;
     let broker = Broker::connect(&settings.amqp, &format!("recvault-station {}", a.station_id))
         .await
         .context("connecting to rabbitmq")?;
-    broker.declare().await.context("declaring the queue topology")?;
     let station = Station::new(
         StationIdentity { station_id: a.station_id.clone(), unit: a.unit.clone(), squad: a.squad.clone() },
         store,
@@ -128,7 +183,9 @@ pub async fn run(settings: Settings, cmd: Command) -> anyhow::Result<ExitCode> {
             Ok(job) => println!("{}\t{}\t{}", job.job_id(), job.source().key, file.display()),
             Err(e) => {
                 failed += 1;
-                eprintln!("recvault: {e}");
+                eprintln!(
+                    "recvault: {e} (a station connects as its own broker user, named like --station-id: recvault station register)"
+                );
             }
         }
     }

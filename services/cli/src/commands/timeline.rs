@@ -74,7 +74,9 @@ fn check(e: &Explanation) -> String {
             h.duration_ms as f64 / 1000.0
         ),
         Explanation::Missing { nearest: None } => "MISSING: no speech after it".into(),
-        Explanation::Unknown => "cannot check: no audio".into(),
+        Explanation::NoAudio => "MISSING: the recording that resumed has no audio, so no spoken explanation".into(),
+        Explanation::Unfinalized => "cannot check: the recording was never finalised (unfinalized)".into(),
+        Explanation::Unknown => "cannot check: the audio was not analysed".into(),
     }
 }
 

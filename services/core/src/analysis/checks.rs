@@ -13,13 +13,25 @@ pub enum Explanation {
     /// The audio was analysed and holds no such speech. `nearest` is the first speech after the
     /// moment, if any (too short, or too late), to show the supervisor what there was.
     Missing { nearest: Option<SpeechHit> },
-    /// The audio at that moment cannot be checked (no audio track, silence, not analysed).
+    /// R15.1: the recording that resumed has no audio (no audio track, or digital silence
+    /// throughout). The rule asks for a spoken explanation and there is none to hear: unexplained.
+    NoAudio,
+    /// The recording at that moment was never finalised (no index): nothing in it can be read
+    /// until it is recovered, so the check cannot run.
+    Unfinalized,
+    /// The audio at that moment was not analysed (speech analysis off, or decoding failed).
     Unknown,
 }
 
 impl Explanation {
+    /// Whether the speech the rule asks for is known to be absent (a finding is due).
     pub fn is_missing(&self) -> bool {
-        matches!(self, Self::Missing { .. })
+        matches!(self, Self::Missing { .. } | Self::NoAudio)
+    }
+
+    /// Whether the check could not run at all.
+    pub fn is_unchecked(&self) -> bool {
+        matches!(self, Self::Unfinalized | Self::Unknown)
     }
 }
 
@@ -43,7 +55,12 @@ pub fn explanation_for(
     next_stop: Option<DateTime<Utc>>,
     p: &AnalysisPolicy,
 ) -> Explanation {
-    speech_check(group, resumed_at, next_stop, p.explanation_window_ns, p.explanation_min_speech_ns)
+    let check = speech_check(group, resumed_at, next_stop, p.explanation_window_ns, p.explanation_min_speech_ns);
+    match check {
+        // R15.1 asks for a spoken explanation: a recording without audio gives none.
+        Checked::NoAudio => Explanation::NoAudio,
+        Checked::Done(e) => e,
+    }
 }
 
 /// R13.1: speech of at least `notification_min_speech_ns` starting within
@@ -54,7 +71,17 @@ pub fn notification_for(
     first_stop: Option<DateTime<Utc>>,
     p: &AnalysisPolicy,
 ) -> Explanation {
-    speech_check(group, start, first_stop, p.notification_window_ns, p.notification_min_speech_ns)
+    match speech_check(group, start, first_stop, p.notification_window_ns, p.notification_min_speech_ns) {
+        // R13.1 for a recording without audio is the recording's own `audio_missing` finding.
+        Checked::NoAudio => Explanation::Unknown,
+        Checked::Done(e) => e,
+    }
+}
+
+/// A speech check, before the rule says what missing audio means for it.
+enum Checked {
+    NoAudio,
+    Done(Explanation),
 }
 
 fn speech_check(
@@ -63,14 +90,15 @@ fn speech_check(
     stop: Option<DateTime<Utc>>,
     window_ns: u64,
     min_ns: u64,
-) -> Explanation {
+) -> Checked {
     let until = stop.map_or(from + ns(window_ns), |s| s.min(from + ns(window_ns)));
     // The recording that holds the moment decides whether the audio there can be checked.
     let holder = group.iter().find(|r| r.start <= from && from < r.end().max(r.start + ns(1)));
-    if let Some(r) = holder
-        && !matches!(r.audio, Audio::Analysed(_))
-    {
-        return Explanation::Unknown;
+    match holder.map(|r| &r.audio) {
+        Some(Audio::Missing) => return Checked::NoAudio,
+        Some(Audio::Unfinalized) => return Checked::Done(Explanation::Unfinalized),
+        Some(Audio::Unknown) => return Checked::Done(Explanation::Unknown),
+        Some(Audio::Analysed(_)) | None => {}
     }
     let mut hits: Vec<SpeechHit> = group
         .iter()
@@ -94,8 +122,8 @@ fn speech_check(
         })
         .collect();
     hits.sort_by_key(|h| h.start);
-    match hits.iter().find(|h| h.start <= until && h.duration_ms * 1_000_000 >= min_ns) {
+    Checked::Done(match hits.iter().find(|h| h.start <= until && h.duration_ms * 1_000_000 >= min_ns) {
         Some(h) => Explanation::Found(h.clone()),
         None => Explanation::Missing { nearest: hits.into_iter().next() },
-    }
+    })
 }

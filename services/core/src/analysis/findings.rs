@@ -66,8 +66,14 @@ pub fn activity_findings(a: &Activity, policy: &super::AnalysisPolicy) -> Vec<Ac
             }),
             ResumptionKind::Handover => {}
         }
-        if let Explanation::Missing { nearest } = &r.explanation {
-            let what = nearest_speech(nearest.as_ref(), "after", "no speech after it");
+        let what = match &r.explanation {
+            Explanation::Missing { nearest } => Some(nearest_speech(nearest.as_ref(), "after", "no speech after it")),
+            Explanation::NoAudio => Some(
+                "the recording that resumed has no audio (no audio track, or digital silence): there is no spoken explanation to hear".into(),
+            ),
+            _ => None,
+        };
+        if let Some(what) = what {
             out.push(ActivityFinding {
                 recording_id: r.recording_id,
                 fingerprint: format!("interruption_unexplained:{}:{at}", r.recording_id),

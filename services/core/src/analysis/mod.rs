@@ -66,8 +66,11 @@ impl Default for AnalysisPolicy {
 pub enum Audio {
     /// Speech segments found (possibly none).
     Analysed(Vec<SpeechSegment>),
-    /// No audio track, or digital silence throughout: nothing can be checked (audio_missing).
+    /// No audio track, or digital silence throughout (audio_missing): nothing was said that
+    /// could be heard.
     Missing,
+    /// The file was never finalised (no index): its tracks cannot be read until it is recovered.
+    Unfinalized,
     /// Not analysed (speech analysis off, or decoding failed): nothing can be checked.
     Unknown,
 }
@@ -99,6 +102,10 @@ impl RecordingFacts {
 impl Audio {
     /// What a probe report allows the checks to say about a recording's audio.
     pub fn of(report: &ProbeReport) -> Self {
+        // No index, or one cut short: an unfinalized recording, not one without audio.
+        if report.container.moov_offset.is_none() || report.tracks.is_empty() {
+            return Self::Unfinalized;
+        }
         if !report.tracks.iter().any(|t| t.kind == TrackKind::Audio) {
             return Self::Missing;
         }

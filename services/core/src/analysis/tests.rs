@@ -101,16 +101,45 @@ fn r15_1_explanation_window_and_minimum_length() {
 }
 
 #[test]
-fn r15_1_no_speech_at_all_is_unexplained_and_no_audio_cannot_be_checked() {
+fn r15_1_no_speech_at_all_is_unexplained_and_so_is_a_resumption_without_audio() {
     let a = notified(rec(1, 0, 60, &[]));
     let b = rec(2, 100_000, 60, &[]);
     let acts = assemble(&[a.clone(), b.clone()], &[], &policy());
     assert_eq!(acts[0].resumptions[0].explanation, Explanation::Missing { nearest: None });
-    let mut mute = b;
+    // R15.1 asks for a spoken explanation: a recording without audio gives none, and says why.
+    let mut mute = b.clone();
     mute.audio = Audio::Missing;
-    let acts = assemble(&[a, mute], &[], &policy());
+    let acts = assemble(&[a.clone(), mute], &[], &policy());
+    assert_eq!(acts[0].resumptions[0].explanation, Explanation::NoAudio);
+    assert_eq!(kinds(&acts[0]), vec![FindingKind::Interruption, FindingKind::InterruptionUnexplained]);
+    let f = activity_findings(&acts[0], &policy());
+    let unexplained = f.iter().find(|f| f.finding.kind == FindingKind::InterruptionUnexplained).unwrap();
+    assert!(unexplained.finding.summary.contains("has no audio"), "{}", unexplained.finding.summary);
+    // An unfinalized recording cannot be checked until it is recovered, and says so.
+    let mut broken = b.clone();
+    broken.audio = Audio::Unfinalized;
+    let acts = assemble(&[a.clone(), broken], &[], &policy());
+    assert_eq!(acts[0].resumptions[0].explanation, Explanation::Unfinalized);
+    assert_eq!(kinds(&acts[0]), vec![FindingKind::Interruption]);
+    // Audio not analysed: nothing is claimed either way.
+    let mut unknown = b;
+    unknown.audio = Audio::Unknown;
+    let acts = assemble(&[a, unknown], &[], &policy());
     assert_eq!(acts[0].resumptions[0].explanation, Explanation::Unknown);
-    assert_eq!(kinds(&acts[0]), vec![FindingKind::Interruption], "audio_missing covers it, not R15.1");
+    assert_eq!(kinds(&acts[0]), vec![FindingKind::Interruption]);
+}
+
+#[test]
+fn an_unfinalized_report_is_not_a_report_without_audio() {
+    let report = ProbeReport {
+        file_size: 1000,
+        container: crate::probe::ContainerLayout { first_mdat_offset: Some(32), ..Default::default() },
+        movie: None,
+        tracks: Vec::new(),
+        demux: crate::probe::DemuxOutcome::default(),
+        audio: None,
+    };
+    assert_eq!(Audio::of(&report), Audio::Unfinalized);
 }
 
 #[test]
@@ -132,6 +161,10 @@ fn r13_1_notification_window_at_and_around_sixty_seconds() {
     let mut mute = rec(1, 0, 60, &[]);
     mute.audio = Audio::Unknown;
     assert_eq!(assemble(&[mute], &[], &policy())[0].notification, Some(Explanation::Unknown));
+    // R13.1 without audio is the recording's audio_missing finding, not a notification finding
+    let mut silent = rec(1, 0, 60, &[]);
+    silent.audio = Audio::Missing;
+    assert_eq!(assemble(&[silent], &[], &policy())[0].notification, Some(Explanation::Unknown));
 }
 
 #[test]

@@ -1,0 +1,201 @@
+//! The database's side of `recvault reconcile` (R21.1): what every recording and quarantine row
+//! says its archive object must be, and the drift found, kept as critical findings (raised once
+//! per object and kind, withdrawn when a later run no longer finds it) and as a run record.
+
+use crate::{Db, DbError};
+use chrono::{DateTime, Utc};
+use recvault_core::FindingKind;
+use recvault_core::RetentionClass;
+use recvault_core::reconcile::{DriftKind, Expected};
+use serde::Serialize;
+use serde_json::json;
+use sqlx::Row;
+use sqlx::types::Json;
+use std::collections::HashSet;
+
+/// Which row an archived object belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "table", content = "id")]
+pub enum RowRef {
+    Recording(i64),
+    Quarantine(i64),
+}
+
+/// A row's archived object, as the database records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedObject {
+    pub row: RowRef,
+    pub bucket: String,
+    pub expected: Expected,
+}
+
+/// One drift found, as reported and kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Drift {
+    pub kind: DriftKind,
+    pub bucket: String,
+    pub key: String,
+    pub version_id: Option<String>,
+    /// The row it concerns (`None`: an object no row records).
+    pub row: Option<RowRef>,
+    /// What was seen, for a person.
+    pub detail: String,
+}
+
+impl Drift {
+    fn fingerprint(&self) -> String {
+        format!(
+            "archive_drift:{}/{}@{}:{}",
+            self.bucket,
+            self.key,
+            self.version_id.as_deref().unwrap_or("-"),
+            self.kind.code()
+        )
+    }
+}
+
+fn blake3_hex(bytes: &[u8]) -> String {
+    hex::encode(bytes)
+}
+
+impl Db {
+    /// Every archived object a row records: recordings (the tag their class needs) and
+    /// quarantined bytes (permanent, held).
+    pub async fn recorded_objects(&self) -> Result<Vec<RecordedObject>, DbError> {
+        let mut out = Vec::new();
+        let rows = sqlx::query(
+            "select id, archive_bucket, archive_key, archive_version_id, retention_class, lock_mode, lock_until, \
+               legal_hold, size_bytes, blake3 from recordings order by id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        for r in rows {
+            let class: String = r.get("retention_class");
+            let class = RetentionClass::from_code(&class)
+                .ok_or_else(|| DbError::Corrupt(format!("retention_class {class:?}")))?;
+            let size: i64 = r.get("size_bytes");
+            let blake3: Vec<u8> = r.get("blake3");
+            out.push(RecordedObject {
+                row: RowRef::Recording(r.get("id")),
+                bucket: r.get("archive_bucket"),
+                expected: Expected {
+                    key: r.get("archive_key"),
+                    version_id: r.get("archive_version_id"),
+                    tag: class.tag(),
+                    lock_mode: r.get("lock_mode"),
+                    lock_until: r.get("lock_until"),
+                    legal_hold: r.get("legal_hold"),
+                    size: u64::try_from(size).unwrap_or(0),
+                    blake3_hex: blake3_hex(&blake3),
+                },
+            });
+        }
+        // Quarantine rows record where the bytes went; their protection is that of the
+        // permanent class (R2.1), whatever the worker could set at the time.
+        let rows = sqlx::query(
+            "select distinct on (bucket, key, version_id) id, bucket, key, version_id, size_bytes, blake3 \
+             from quarantined order by bucket, key, version_id, id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        for r in rows {
+            let size: i64 = r.get("size_bytes");
+            let blake3: Vec<u8> = r.get("blake3");
+            out.push(RecordedObject {
+                row: RowRef::Quarantine(r.get("id")),
+                bucket: r.get("bucket"),
+                expected: Expected {
+                    key: r.get("key"),
+                    version_id: r.get("version_id"),
+                    tag: RetentionClass::Permanent.tag(),
+                    lock_mode: None,
+                    lock_until: None,
+                    legal_hold: false,
+                    size: u64::try_from(size).unwrap_or(0),
+                    blake3_hex: blake3_hex(&blake3),
+                },
+            });
+        }
+        Ok(out)
+    }
+
+    /// Keeps a run's drift as critical findings: new drift raises one (once per object version
+    /// and kind), drift no longer found withdraws it. Records the run. Returns (raised, withdrawn).
+    pub async fn record_reconcile(
+        &self,
+        started_at: DateTime<Utc>,
+        objects: usize,
+        drift: &[Drift],
+        repaired: usize,
+        report: &serde_json::Value,
+    ) -> Result<(usize, usize), DbError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("select set_config('recvault.actor', 'recvault reconcile', true)").execute(&mut *tx).await?;
+        let mut raised = 0;
+        let live: HashSet<String> = drift.iter().map(Drift::fingerprint).collect();
+        for d in drift {
+            let recording_id = match d.row {
+                Some(RowRef::Recording(id)) => Some(id),
+                _ => None,
+            };
+            let summary = format!("archive drift ({}): {}/{}: {}", d.kind.code(), d.bucket, d.key, d.detail);
+            let done = sqlx::query(
+                "insert into findings (recording_id, kind, requirement, severity, summary, evidence, subject, fingerprint) \
+                 values ($1,$2,$3,'critical',$4,$5,$6,$7) \
+                 on conflict (fingerprint) where fingerprint is not null and withdrawn_at is null do nothing",
+            )
+            .bind(recording_id)
+            .bind(FindingKind::ArchiveDrift.code())
+            .bind(FindingKind::ArchiveDrift.requirement())
+            .bind(summary)
+            .bind(Json(d))
+            .bind(Json(json!({ "bucket": d.bucket, "key": d.key, "version_id": d.version_id, "drift": d.kind.code() })))
+            .bind(d.fingerprint())
+            .execute(&mut *tx)
+            .await?;
+            raised += usize::try_from(done.rows_affected()).unwrap_or(0);
+        }
+        let open: Vec<(i64, String)> = sqlx::query_as(
+            "select id, fingerprint from findings where kind = $1 and withdrawn_at is null and fingerprint is not null",
+        )
+        .bind(FindingKind::ArchiveDrift.code())
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut withdrawn = 0;
+        for (id, print) in open {
+            if !live.contains(&print) {
+                sqlx::query("select set_config('recvault.reason', 'no longer found by recvault reconcile', true)")
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("update findings set withdrawn_at = now() where id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                withdrawn += 1;
+            }
+        }
+        sqlx::query(
+            "insert into reconcile_runs (started_at, objects, drift, repaired, report) values ($1,$2,$3,$4,$5)",
+        )
+        .bind(started_at)
+        .bind(i64::try_from(objects).unwrap_or(i64::MAX))
+        .bind(i64::try_from(drift.len()).unwrap_or(i64::MAX))
+        .bind(i64::try_from(repaired).unwrap_or(i64::MAX))
+        .bind(Json(report))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok((raised, withdrawn))
+    }
+
+    /// Live archive-drift findings, and when reconciliation last finished (for the metrics).
+    pub async fn drift_status(&self) -> Result<(i64, Option<DateTime<Utc>>), DbError> {
+        let live: i64 = sqlx::query_scalar("select count(*) from findings where kind = $1 and withdrawn_at is null")
+            .bind(FindingKind::ArchiveDrift.code())
+            .fetch_one(&self.pool)
+            .await?;
+        let last: Option<DateTime<Utc>> =
+            sqlx::query_scalar("select max(finished_at) from reconcile_runs").fetch_one(&self.pool).await?;
+        Ok((live, last))
+    }
+}
