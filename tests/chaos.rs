@@ -13,9 +13,8 @@ use rand::{Rng, SeedableRng};
 use recvault_core::{Blake3Hash, UploadJob, keys};
 use recvault_fixtures::RecordingSpec;
 use recvault_queue::headers;
-use recvault_tests::{TestEnv, recvault_bin};
+use recvault_tests::{TestEnv, spawn_worker_process};
 use std::collections::{HashMap, HashSet};
-use std::process::Stdio;
 use std::time::Duration;
 
 const KILLS: usize = 8;
@@ -24,18 +23,7 @@ const WAIT: Duration = Duration::from_secs(180);
 fn spawn(settings: &recvault_worker::Settings, n: usize) -> tokio::process::Child {
     let mut s = settings.clone();
     s.worker.id = Some(format!("chaos-{n}"));
-    tokio::process::Command::new(recvault_bin())
-        .arg("worker")
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", std::env::var("HOME").unwrap_or_default())
-        .env("RUST_LOG", "warn")
-        .envs(s.to_env())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn recvault worker")
+    spawn_worker_process(&s)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

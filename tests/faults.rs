@@ -13,10 +13,9 @@ use recvault_db::url_with_database;
 use recvault_fixtures::RecordingSpec;
 use recvault_queue::headers;
 use recvault_tests::proxy::{Mode, TcpProxy};
-use recvault_tests::{TestEnv, eventually, recvault_bin};
+use recvault_tests::{TestEnv, eventually, recvault_bin, spawn_worker_process};
 use secrecy::{ExposeSecret, SecretString};
 use std::net::SocketAddr;
-use std::process::Stdio;
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -113,21 +112,6 @@ async fn a_fault_that_outlasts_the_retries_dead_letters_and_keeps_the_staged_byt
     assert_eq!(attempts.len(), 3, "{attempts:?}");
     assert_eq!(attempts[2].outcome.as_deref(), Some("dead_lettered"));
     env.finish().await;
-}
-
-fn spawn_worker_process(settings: &recvault_worker::Settings) -> tokio::process::Child {
-    tokio::process::Command::new(recvault_bin())
-        .arg("worker")
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", std::env::var("HOME").unwrap_or_default())
-        .env("RUST_LOG", "info")
-        .envs(settings.to_env())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn recvault worker")
 }
 
 /// Waits for the worker process to consume; fails at once (with its exit status) if it died

@@ -233,7 +233,7 @@ async fn r2_1_bytes_swapped_after_verification_are_never_archived_under_the_veri
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn r2_1_one_content_one_archive_version_whatever_the_concurrency() {
     let env = TestEnv::with(|s| s.worker.concurrency = 4).await;
-    let pairs = 6;
+    let pairs = 8;
     let mut files = Vec::new();
     for i in 0..pairs {
         let spec = RecordingSpec { duration: Duration::from_secs(2), seed: 700 + i, ..RecordingSpec::default() };

@@ -440,6 +440,23 @@ pub fn recvault_bin() -> PathBuf {
     bin
 }
 
+/// `recvault worker` as its own process with these settings (which a test can SIGKILL), logging
+/// to the test's stderr.
+pub fn spawn_worker_process(settings: &Settings) -> tokio::process::Child {
+    tokio::process::Command::new(recvault_bin())
+        .arg("worker")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", std::env::var("HOME").unwrap_or_default())
+        .env("RUST_LOG", std::env::var("RECVAULT_TEST_WORKER_LOG").unwrap_or_else(|_| "warn".into()))
+        .envs(settings.to_env())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn recvault worker")
+}
+
 /// Waits for `cond` to hold, polling.
 pub async fn eventually<F, Fut>(what: &str, timeout: Duration, mut cond: F)
 where

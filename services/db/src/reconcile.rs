@@ -2,6 +2,7 @@
 //! says its archive object must be, and the drift found, kept as critical findings (raised once
 //! per object and kind, withdrawn when a later run no longer finds it) and as a run record.
 
+use crate::records::{SystemFinding, insert_system_finding};
 use crate::{Db, DbError};
 use chrono::{DateTime, Utc};
 use recvault_core::FindingKind;
@@ -139,21 +140,15 @@ impl Db {
                 _ => None,
             };
             let summary = format!("archive drift ({}): {}/{}: {}", d.kind.code(), d.bucket, d.key, d.detail);
-            let done = sqlx::query(
-                "insert into findings (recording_id, kind, requirement, severity, summary, evidence, subject, fingerprint) \
-                 values ($1,$2,$3,'critical',$4,$5,$6,$7) \
-                 on conflict (fingerprint) where fingerprint is not null and withdrawn_at is null do nothing",
-            )
-            .bind(recording_id)
-            .bind(FindingKind::ArchiveDrift.code())
-            .bind(FindingKind::ArchiveDrift.requirement())
-            .bind(summary)
-            .bind(Json(d))
-            .bind(Json(json!({ "bucket": d.bucket, "key": d.key, "version_id": d.version_id, "drift": d.kind.code() })))
-            .bind(d.fingerprint())
-            .execute(&mut *tx)
-            .await?;
-            raised += usize::try_from(done.rows_affected()).unwrap_or(0);
+            let finding = SystemFinding {
+                recording_id,
+                kind: FindingKind::ArchiveDrift,
+                summary,
+                evidence: serde_json::to_value(d).unwrap_or_default(),
+                subject: json!({ "bucket": d.bucket, "key": d.key, "version_id": d.version_id, "drift": d.kind.code() }),
+                fingerprint: d.fingerprint(),
+            };
+            raised += usize::from(insert_system_finding(&mut *tx, &finding).await?);
         }
         let open: Vec<(i64, String)> = sqlx::query_as(
             "select id, fingerprint from findings where kind = $1 and withdrawn_at is null and fingerprint is not null",

@@ -88,6 +88,41 @@ impl CompletedJob {
     }
 }
 
+/// A critical finding about a job or an object (not about what one recording shows): raised once
+/// per fingerprint while it stays live.
+#[derive(Debug, Clone)]
+pub(crate) struct SystemFinding {
+    pub recording_id: Option<i64>,
+    pub kind: FindingKind,
+    pub summary: String,
+    pub evidence: serde_json::Value,
+    /// What it is about (job id, bucket and key, ...), for findings without a recording.
+    pub subject: serde_json::Value,
+    pub fingerprint: String,
+}
+
+/// Inserts a [`SystemFinding`] unless a live one has its fingerprint; true if inserted.
+pub(crate) async fn insert_system_finding<'e, E>(executor: E, f: &SystemFinding) -> Result<bool, DbError>
+where
+    E: sqlx::Executor<'e, Database = Postgres>,
+{
+    let done = sqlx::query(
+        "insert into findings (recording_id, kind, requirement, severity, summary, evidence, subject, fingerprint) \
+         values ($1,$2,$3,'critical',$4,$5,$6,$7) \
+         on conflict (fingerprint) where fingerprint is not null and withdrawn_at is null do nothing",
+    )
+    .bind(f.recording_id)
+    .bind(f.kind.code())
+    .bind(f.kind.requirement())
+    .bind(&f.summary)
+    .bind(Json(&f.evidence))
+    .bind(Json(&f.subject))
+    .bind(&f.fingerprint)
+    .execute(executor)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// A transaction holding the lock on one content hash, from before the archive write until the
 /// commit. Dropping it rolls back and releases the lock.
 #[derive(Debug)]
@@ -200,21 +235,15 @@ impl Db {
             "first_digest": prior.digest.map(|d| d.to_hex()),
             "first_key": prior.key,
         });
-        let inserted = sqlx::query(
-            "insert into findings (recording_id, kind, requirement, severity, summary, evidence, subject, fingerprint) \
-             values ($1,$2,$3,'critical',$4,$5,$6,$7) \
-             on conflict (fingerprint) where fingerprint is not null and withdrawn_at is null do nothing",
-        )
-        .bind(prior_recording)
-        .bind(FindingKind::JobIdConflict.code())
-        .bind(FindingKind::JobIdConflict.requirement())
-        .bind(summary)
-        .bind(Json(json!({ "job": w })))
-        .bind(Json(subject))
-        .bind(format!("job_id_conflict:{}:{digest}", job.job_id()))
-        .execute(&self.pool)
-        .await?;
-        Ok(inserted.rows_affected() == 1)
+        let finding = SystemFinding {
+            recording_id: prior_recording,
+            kind: FindingKind::JobIdConflict,
+            summary,
+            evidence: json!({ "job": w }),
+            subject,
+            fingerprint: format!("job_id_conflict:{}:{digest}", job.job_id()),
+        };
+        insert_system_finding(&self.pool, &finding).await
     }
 
     /// Begins the transaction that records one content's result, holding the content's lock.

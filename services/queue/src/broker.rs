@@ -103,7 +103,7 @@ impl Broker {
         )
         .await
         .map_err(amqp("queue.bind dead"))?;
-        for r in &t.retry_queues {
+        for r in t.distinct_retry_queues() {
             ch.queue_declare(short(&r.name), q, t.retry_queue_args(r)).await.map_err(amqp("queue.declare retry"))?;
         }
         let _ = ch.close(200, short("declared")).await;

@@ -40,6 +40,17 @@ impl Topology {
         }
     }
 
+    /// The retry queues to declare: one per distinct delay (a schedule may repeat a delay).
+    pub fn distinct_retry_queues(&self) -> Vec<&RetryQueue> {
+        let mut out: Vec<&RetryQueue> = Vec::new();
+        for q in &self.retry_queues {
+            if !out.iter().any(|o| o.name == q.name) {
+                out.push(q);
+            }
+        }
+        out
+    }
+
     /// How many delayed retries a job gets before it is dead-lettered.
     pub fn max_retries(&self) -> u32 {
         u32::try_from(self.retry_queues.len()).unwrap_or(u32::MAX)
@@ -96,6 +107,9 @@ mod tests {
         assert_eq!(t.dead_queue, "rv.jobs.dead");
         assert_eq!(t.retry_queues[1].name, "rv.jobs.retry.5000ms");
         assert_eq!(t.max_retries(), 2);
+        let repeated = Topology::new("rv", &[1000, 5000, 5000], 5);
+        assert_eq!(repeated.max_retries(), 3);
+        assert_eq!(repeated.distinct_retry_queues().len(), 2);
     }
 
     #[test]

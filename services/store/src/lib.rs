@@ -31,7 +31,7 @@ pub use archive::{ArchiveRequest, ArchivedObject, Placement};
 pub use capabilities::{Capabilities, Capability, expiry_rule};
 pub use config::{LockMode, StoreConfig};
 pub use error::StoreError;
-pub use objects::{ObjectHead, Protection, StagedEntry, StagedRead, VersionEntry};
+pub use objects::{ObjectHead, Protection, StagedRead, VersionEntry};
 
 /// The object store: one S3 client and the bucket layout.
 #[derive(Debug, Clone)]

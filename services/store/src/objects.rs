@@ -41,15 +41,6 @@ pub struct StagedRead {
     pub version_id: Option<String>,
 }
 
-/// One version in a listing of the staging bucket.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StagedEntry {
-    pub key: String,
-    pub version_id: Option<String>,
-    pub size: u64,
-    pub last_modified: Option<DateTime<Utc>>,
-}
-
 /// One version or delete marker in a listing.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VersionEntry {
@@ -376,14 +367,8 @@ impl Store {
 
     /// Every version in `bucket` (ListObjectVersions, all pages; delete markers left out), for the
     /// staging sweep.
-    pub async fn list_staged(&self, bucket: &str) -> Result<Vec<StagedEntry>, StoreError> {
-        Ok(self
-            .list_versions(bucket, "")
-            .await?
-            .into_iter()
-            .filter(|v| !v.delete_marker)
-            .map(|v| StagedEntry { key: v.key, version_id: v.version_id, size: v.size, last_modified: v.last_modified })
-            .collect())
+    pub async fn list_staged(&self, bucket: &str) -> Result<Vec<VersionEntry>, StoreError> {
+        Ok(self.list_versions(bucket, "").await?.into_iter().filter(|v| !v.delete_marker).collect())
     }
 
     /// Every version and delete marker under `prefix` (ListObjectVersions, all pages).

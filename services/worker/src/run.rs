@@ -254,7 +254,7 @@ impl Worker {
         let work = depth(t.work_queue.clone()).await;
         let dead = depth(t.dead_queue.clone()).await;
         let mut retry = 0;
-        for q in &t.retry_queues {
+        for q in t.distinct_retry_queues() {
             retry += depth(q.name.clone()).await.max(0);
         }
         for (queue, n) in [("work", work), ("retry", retry), ("dead", dead)] {
@@ -274,7 +274,7 @@ impl Worker {
     async fn queues_empty(&self) -> bool {
         let t = self.deps.broker.topology();
         let mut queues = vec![t.work_queue.clone()];
-        queues.extend(t.retry_queues.iter().map(|q| q.name.clone()));
+        queues.extend(t.distinct_retry_queues().into_iter().map(|q| q.name.clone()));
         for q in queues {
             match self.deps.broker.depth(&q).await {
                 Ok((0, _)) => {}

@@ -14,7 +14,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use recvault_db::queries::CommittedSource;
 use recvault_db::{Db, DbError};
-use recvault_store::{StagedEntry, Store, StoreError};
+use recvault_store::{Store, StoreError, VersionEntry};
 use serde::Serialize;
 
 /// Keys per Postgres lookup.
@@ -62,7 +62,7 @@ enum Verdict {
     Keep,
 }
 
-fn verdict(entry: &StagedEntry, committed: Option<&Vec<CommittedSource>>) -> Verdict {
+fn verdict(entry: &VersionEntry, committed: Option<&Vec<CommittedSource>>) -> Verdict {
     let Some(jobs) = committed else { return Verdict::Keep };
     if entry.version_id.is_some() && jobs.iter().any(|j| j.version_id == entry.version_id) {
         Verdict::Verified
@@ -74,9 +74,9 @@ fn verdict(entry: &StagedEntry, committed: Option<&Vec<CommittedSource>>) -> Ver
 }
 
 /// The staged versions of `entries` old enough to look at, at `now`.
-fn old_enough(entries: Vec<StagedEntry>, min_age: TimeDelta, now: DateTime<Utc>) -> (Vec<StagedEntry>, usize) {
+fn old_enough(entries: Vec<VersionEntry>, min_age: TimeDelta, now: DateTime<Utc>) -> (Vec<VersionEntry>, usize) {
     let total = entries.len();
-    let old: Vec<StagedEntry> = entries
+    let old: Vec<VersionEntry> = entries
         .into_iter()
         // No date from the store: treat as old; the job check below still decides.
         .filter(|e| e.last_modified.is_none_or(|t| now - t >= min_age))
@@ -136,10 +136,12 @@ mod tests {
     use super::*;
     use recvault_core::Blake3Hash;
 
-    fn entry(key: &str, version: Option<&str>, size: u64, age_mins: Option<i64>, now: DateTime<Utc>) -> StagedEntry {
-        StagedEntry {
+    fn entry(key: &str, version: Option<&str>, size: u64, age_mins: Option<i64>, now: DateTime<Utc>) -> VersionEntry {
+        VersionEntry {
             key: key.into(),
             version_id: version.map(str::to_string),
+            is_latest: true,
+            delete_marker: false,
             size,
             last_modified: age_mins.map(|m| now - TimeDelta::minutes(m)),
         }

@@ -32,7 +32,7 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
             "rabbitmq  exchange {} -> quorum queue {} (delivery limit {})",
             t.jobs_exchange, t.work_queue, t.delivery_limit
         );
-        for r in &t.retry_queues {
+        for r in t.distinct_retry_queues() {
             println!("rabbitmq  retry queue {} ({} ms)", r.name, r.delay_ms);
         }
         println!("rabbitmq  dead letters {} -> {}", t.dead_exchange, t.dead_queue);
