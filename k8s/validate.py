@@ -9,18 +9,37 @@
 - the kustomizations render (`kubectl kustomize`, skipped when kubectl is missing;
   deploy/local/validate.sh puts the kubectl of deploy/local/tools.sh first on PATH), and in the
   rendered objects: every RECVAULT_* variable is documented in pipeline-config/recvault.toml,
-  every secret key used is in the Secret template, the spool emptyDir holds concurrency x 4 GiB,
-  terminationGracePeriodSeconds exceeds shutdown_grace_secs, probes and metrics use the port of
-  worker.metrics_addr, the KEDA ScaledObject watches <amqp.prefix>.jobs.work with a target of
-  worker.concurrency, each CronJob runs its known recvault command one run at a time, only the
-  setup Job holds the database owner role and the setup identity, and every pod (Deployment, Job,
-  CronJob) meets the restricted security settings;
+  every secret key used is in the Secret template, and every pod (Deployment, Job, CronJob) meets
+  the restricted security settings. Each Deployment is told apart by its command:
+  - the worker (`recvault worker`): the spool emptyDir holds concurrency x 4 GiB,
+    terminationGracePeriodSeconds exceeds shutdown_grace_secs, probes and metrics use the port of
+    worker.metrics_addr, the KEDA ScaledObject watches <amqp.prefix>.jobs.work with a target of
+    worker.concurrency;
+  - the API (`recvault api`): identity recvault-api, api.listen_addr not loopback and on the
+    containerPort `http`, startup and liveness probes on /healthz and readiness on /readyz of that
+    port (paths of pipeline-config/openapi.json, when it is there), token keys set (a JWKS file
+    inside a mounted volume, or an https:// JWKS URL), S3 keys (if any) from a Secret no other pod
+    takes S3 keys from;
+  - for both: a Service and a ServiceMonitor scrape /metrics on the port that serves it, a
+    NetworkPolicy lets traffic reach that port, a PodDisruptionBudget covers the pods;
+  each CronJob runs its known recvault command one run at a time, and only the setup Job holds
+  the database owner role and the setup identity (the worker and its CronJobs run as
+  recvault-worker, the API as recvault-api);
 - every metric name in the dashboard and the alerts is declared in services/worker/src/metrics.rs
-  (or is a recording rule of the alerts file, or a process_* series of the process collector the
-  worker registers), with label values from the fixed sets of the code (outcome, stage, queue,
-  placement, capability), and every declared metric is shown somewhere;
-- the IAM policies only name real S3 actions, keep the worker's archive denies (the governance
-  bypass only into COMPLIANCE) and confine each station to its own staging prefix;
+  or services/api/src/lib.rs (or is a recording rule of the alerts file, or a process_* series of
+  the process collector both register); every label matcher names a label the metric has (its
+  own, or one Prometheus adds: namespace, pod, instance, ...), with values from the fixed sets of
+  the code, per metric: recvault_jobs_total{outcome} from the worker's Outcome,
+  recvault_bundles_total{outcome} from OUTCOMES of services/bundles/src/consume.rs, stage, queue,
+  placement, capability, and the API's route templates and HTTP status codes (a regex matcher:
+  each of its alternatives must match a value); and every declared metric is shown somewhere;
+- the IAM policies only name real S3 actions; the worker's and the API's keep the archive denies
+  (no delete, no bucket reconfiguration, no lifted hold, no retention but COMPLIANCE, no lowered
+  permanent tag); the worker's allow the governance bypass only into COMPLIANCE, and cover the
+  bundles prefix of recvault.toml (multipart upload, read-back, tag, lock, hold, listing of
+  unfinished uploads); the API's allow reading bundles and raising a recording's tag, lock and
+  hold, and nothing else: no write, no delete, no bypass, no staging, no other bucket; each
+  station is confined to its own staging prefix;
 - with PROMQL_CHECK=<path to a program that reads one PromQL expression per line on stdin and exits
   non-zero on a syntax error>, every expression is parsed too.
 Exits 1 on the first class of failure, after printing every problem found.
@@ -28,6 +47,7 @@ Exits 1 on the first class of failure, after printing every problem found.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import re
@@ -42,6 +62,11 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 TOML = ROOT / "pipeline-config" / "recvault.toml"
 METRICS_RS = ROOT / "services" / "worker" / "src" / "metrics.rs"
+API_RS = ROOT / "services" / "api" / "src" / "lib.rs"
+BUNDLES_CONSUME_RS = ROOT / "services" / "bundles" / "src" / "consume.rs"
+OPENAPI = ROOT / "pipeline-config" / "openapi.json"
+# Where metrics are declared: every name in one module per process (the worker's, the API's).
+METRIC_SOURCES = (METRICS_RS, API_RS)
 CAPABILITIES_RS = ROOT / "services" / "store" / "src" / "capabilities.rs"
 MAIN_RS = ROOT / "services" / "cli" / "src" / "main.rs"
 MAX_RECORDING_GIB = 4
@@ -123,17 +148,20 @@ def check_rendered(path: str, docs: list[dict]) -> None:
     defaults = toml_defaults()
     main_rs = MAIN_RS.read_text()
     template_keys: dict[str, set[str]] = {}
-    for d in yaml.safe_load_all((ROOT / "k8s" / "base" / "secret.template.yaml").read_text()):
+    for text in re.split(r"^---[ \t]*$", (ROOT / "k8s" / "base" / "secret.template.yaml").read_text(), flags=re.M):
+        d = yaml.safe_load(text)
         if d:
             keys = set((d.get("stringData") or {}).keys())
-            # keys documented as commented-out optional entries count too
-            keys |= set(re.findall(r"#\s*(RECVAULT_[A-Z0-9_]+):", (ROOT / "k8s" / "base" / "secret.template.yaml").read_text()))
+            # keys documented as commented-out optional entries of the same Secret count too
+            keys |= set(re.findall(r"#\s*(RECVAULT_[A-Z0-9_]+):", text))
             template_keys[d["metadata"]["name"]] = keys
 
     by_kind: dict[str, list[dict]] = {}
     for d in docs:
         by_kind.setdefault(d["kind"], []).append(d)
     configmaps = {c["metadata"]["name"]: c for c in by_kind.get("ConfigMap", [])}
+    # service account -> Secrets its pods take static S3 keys from
+    s3_key_secrets: dict[str, set[str]] = {}
 
     def env_of(container: dict) -> dict[str, str | None]:
         env: dict[str, str | None] = {}
@@ -169,33 +197,93 @@ def check_rendered(path: str, docs: list[dict]) -> None:
                     and sc.get("capabilities", {}).get("drop") == ["ALL"]):
                 fail(f"{path}: {owner}/{c['name']}: needs readOnlyRootFilesystem, no privilege escalation, drop ALL")
 
-    def setting(env: dict[str, str | None], section: str, key: str):
-        var = f"RECVAULT_{section.upper()}__{key.upper()}"
-        return env[var] if env.get(var) is not None else defaults[section][key]
+    _required = object()
 
-    for dep in by_kind.get("Deployment", []):
-        owner = f"Deployment/{dep['metadata']['name']}"
-        pod = dep["spec"]["template"]["spec"]
-        check_pod_security(owner, pod)
-        c = pod["containers"][0]
-        env = env_of(c)
-        check_env(owner, env)
-        concurrency = int(setting(env, "worker", "concurrency"))
-        grace = int(setting(env, "worker", "shutdown_grace_secs"))
-        addr = str(setting(env, "worker", "metrics_addr"))
+    def setting(env: dict[str, str | None], section: str, key: str, default=_required):
+        var = f"RECVAULT_{section.upper()}__{key.upper()}"
+        if env.get(var) is not None:
+            return env[var]
+        if default is _required:
+            return defaults[section][key]
+        return defaults.get(section, {}).get(key, default)
+
+    def port_of(c: dict, port) -> int | None:
+        """A probe's or Service's port (a name of the container's ports, or a number) as a number."""
+        if isinstance(port, int):
+            return port
+        return {p.get("name"): p["containerPort"] for p in c.get("ports", [])}.get(port)
+
+    def selects(selector: dict | None, labels: dict) -> bool:
+        match = (selector or {}).get("matchLabels") or {}
+        return bool(match) and all(labels.get(k) == v for k, v in match.items())
+
+    def pod_labels_of(dep: dict) -> dict:
+        return dep["spec"]["template"]["metadata"].get("labels", {})
+
+    def check_listen(owner: str, c: dict, env: dict, section: str, key: str, port_name: str) -> int | None:
+        addr = str(setting(env, section, key))
         host, port = addr.rsplit(":", 1)
         if host in ("127.0.0.1", "localhost", "[::1]"):
-            fail(f"{path}: {owner}: worker.metrics_addr {addr} is loopback: probes and Prometheus cannot reach it")
+            fail(f"{path}: {owner}: {section}.{key} {addr} is loopback: probes and Prometheus cannot reach it")
         ports = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
-        if ports.get("metrics") != int(port):
-            fail(f"{path}: {owner}: containerPort 'metrics' {ports.get('metrics')} != metrics_addr port {port}")
-        for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        if ports.get(port_name) != int(port):
+            fail(f"{path}: {owner}: containerPort '{port_name}' {ports.get(port_name)} != {section}.{key} port {port}")
+        return ports.get(port_name)
+
+    def check_probes(owner: str, c: dict, port: int | None, paths: dict[str, str]) -> None:
+        for probe, want in paths.items():
             if probe not in c:
                 fail(f"{path}: {owner}: missing {probe}")
-        if c.get("livenessProbe", {}).get("httpGet", {}).get("path") != "/healthz":
-            fail(f"{path}: {owner}: liveness must be /healthz")
-        if c.get("readinessProbe", {}).get("httpGet", {}).get("path") != "/readyz":
-            fail(f"{path}: {owner}: readiness must be /readyz")
+                continue
+            get = c[probe].get("httpGet", {})
+            if get.get("path") != want:
+                fail(f"{path}: {owner}: {probe} must be {want}, not {get.get('path')}")
+            if port is not None and port_of(c, get.get("port")) != port:
+                fail(f"{path}: {owner}: {probe} port {get.get('port')} is not the port the process serves ({port})")
+
+    def check_served(owner: str, pod_labels: dict, c: dict, port_name: str, open_to: str) -> None:
+        """/metrics on `port_name` is scraped (a Service selecting the pods targets that port and a
+        ServiceMonitor selecting the Service scrapes that Service port at /metrics), the port is
+        reachable through the NetworkPolicies (networkpolicy.yaml selects every recvault pod, so
+        ingress not listed is dropped), and a PodDisruptionBudget covers the pods."""
+        number = port_of(c, port_name)
+        scraped = False
+        for svc in by_kind.get("Service", []):
+            if not selects({"matchLabels": svc["spec"].get("selector")}, pod_labels):
+                continue
+            for sp in svc["spec"].get("ports", []):
+                if port_of(c, sp.get("targetPort", sp["port"])) != number:
+                    continue
+                for sm in by_kind.get("ServiceMonitor", []):
+                    if not selects(sm["spec"].get("selector"), svc["metadata"].get("labels", {})):
+                        continue
+                    if any(e.get("port") == sp.get("name") and e.get("path", "/metrics") == "/metrics"
+                           for e in sm["spec"].get("endpoints", [])):
+                        scraped = True
+        if not scraped:
+            fail(f"{path}: {owner}: no ServiceMonitor scrapes /metrics through a Service port targeting "
+                 f"its '{port_name}' port ({number}): its metrics would be shown nowhere")
+        opened = False
+        for np in by_kind.get("NetworkPolicy", []):
+            if "Ingress" not in np["spec"].get("policyTypes", ["Ingress"]):
+                continue
+            if np["spec"].get("podSelector") and not selects(np["spec"]["podSelector"], pod_labels):
+                continue
+            for rule in np["spec"].get("ingress", []):
+                if any(port_of(c, p_.get("port")) == number for p_ in rule.get("ports", [])):
+                    opened = True
+        if not opened:
+            fail(f"{path}: {owner}: no NetworkPolicy admits traffic to port {number} ({open_to})")
+        if not any(selects(pdb["spec"].get("selector"), pod_labels) for pdb in by_kind.get("PodDisruptionBudget", [])):
+            fail(f"{path}: {owner}: no PodDisruptionBudget covers its pods")
+
+    def check_worker(owner: str, dep: dict, pod: dict, c: dict, env: dict) -> None:
+        concurrency = int(setting(env, "worker", "concurrency"))
+        grace = int(setting(env, "worker", "shutdown_grace_secs"))
+        port = check_listen(owner, c, env, "worker", "metrics_addr", "metrics")
+        check_probes(owner, c, port, {"startupProbe": "/healthz", "livenessProbe": "/healthz",
+                                      "readinessProbe": "/readyz"})
+        check_served(owner, pod_labels_of(dep), c, "metrics", "Prometheus scrapes /metrics there")
         tgp = pod.get("terminationGracePeriodSeconds", 30)
         if tgp <= grace:
             fail(f"{path}: {owner}: terminationGracePeriodSeconds {tgp} <= shutdown_grace_secs {grace}")
@@ -238,12 +326,47 @@ def check_rendered(path: str, docs: list[dict]) -> None:
             if "replicas" in dep["spec"]:
                 fail(f"{path}: Deployment keeps spec.replicas under a ScaledObject (apply would fight the HPA)")
 
-    def check_identity(owner: str, pod: dict, setup: bool) -> None:
+    def check_api(owner: str, dep: dict, pod: dict, c: dict, env: dict) -> None:
+        port = check_listen(owner, c, env, "api", "listen_addr", "http")
+        # Startup and liveness ask whether the process answers, readiness whether Postgres,
+        # RabbitMQ and the store do: a liveness probe on /readyz would restart every replica
+        # whenever Postgres is down.
+        check_probes(owner, c, port, {"startupProbe": "/healthz", "livenessProbe": "/healthz",
+                                      "readinessProbe": "/readyz"})
+        check_served(owner, pod_labels_of(dep), c, "http", "clients and Prometheus")
+        # The probes and the scrape name routes of the API's own OpenAPI document (generated from
+        # the code and committed; deploy/local/validate.sh validates it).
+        if OPENAPI.is_file():
+            documented = set(json.loads(OPENAPI.read_text()).get("paths", {}))
+            for route in ("/healthz", "/readyz", "/metrics"):
+                if route not in documented:
+                    fail(f"{path}: {owner}: probes or Prometheus use {route}, which {rel(OPENAPI)} does not list")
+        else:
+            notes.append(f"{rel(OPENAPI)} missing: the API's probe paths not checked against it")
+        # The API refuses to start without token keys; keys fetched over plain HTTP could be
+        # replaced on the way, and with them every token accepted.
+        jwks_file = setting(env, "api", "jwks_file", None)
+        jwks_url = setting(env, "api", "jwks_url", None)
+        mounts = [m["mountPath"].rstrip("/") + "/" for m in c.get("volumeMounts", [])]
+        if jwks_file:
+            if not any(str(jwks_file).startswith(m) for m in mounts):
+                fail(f"{path}: {owner}: api.jwks_file {jwks_file} is not inside a mounted volume")
+        elif jwks_url:
+            if not str(jwks_url).startswith("https://"):
+                fail(f"{path}: {owner}: api.jwks_url {jwks_url} must be https:// (the keys decide whose tokens pass)")
+        else:
+            fail(f"{path}: {owner}: neither RECVAULT_API__JWKS_FILE nor RECVAULT_API__JWKS_URL is set: the API refuses to start")
+        stop = ((c.get("lifecycle") or {}).get("preStop") or {}).get("sleep", {}).get("seconds", 0)
+        tgp = pod.get("terminationGracePeriodSeconds", 30)
+        if tgp <= stop:
+            fail(f"{path}: {owner}: terminationGracePeriodSeconds {tgp} <= preStop sleep {stop}: no time left to finish requests")
+
+    def check_identity(owner: str, pod: dict, want: str) -> None:
         # R21.1: only `recvault setup` may configure buckets (setup IAM role) and change the schema
-        # (database owner role); the worker and its CronJobs run as the worker role and the
-        # service database role.
+        # (database owner role); the worker and its CronJobs run as the worker role, the API as a
+        # role of its own (deploy/s3/api-policy.json), all with the service database role.
+        setup = want == "recvault-setup"
         sa = pod.get("serviceAccountName")
-        want = "recvault-setup" if setup else "recvault-worker"
         if sa != want:
             fail(f"{path}: {owner}: serviceAccountName {sa} (expected {want})")
         for c in pod["containers"]:
@@ -254,15 +377,47 @@ def check_rendered(path: str, docs: list[dict]) -> None:
                 fail(f"{path}: {owner}/{c['name']}: only the setup Job may hold {owner_role} (the owner role)")
             if setup and owner_role not in refs:
                 fail(f"{path}: {owner}/{c['name']}: the setup Job applies migrations: it needs {owner_role}")
+            # Static S3 keys are an identity too: the API must not borrow another role's keys.
+            for e in c.get("env", []):
+                ref = (e.get("valueFrom") or {}).get("secretKeyRef")
+                if ref and e["name"] in ("RECVAULT_S3__ACCESS_KEY_ID", "RECVAULT_S3__SECRET_ACCESS_KEY"):
+                    s3_key_secrets.setdefault(want, set()).add(ref["name"])
 
+    # Deployments are told apart by their command: `recvault worker` and `recvault api`.
+    roles = {"worker": ("recvault-worker", check_worker), "api": ("recvault-api", check_api)}
+    seen_roles: set[str] = set()
     for dep in by_kind.get("Deployment", []):
-        check_identity(f"Deployment/{dep['metadata']['name']}", dep["spec"]["template"]["spec"], setup=False)
+        owner = f"Deployment/{dep['metadata']['name']}"
+        pod = dep["spec"]["template"]["spec"]
+        c = pod["containers"][0]
+        role = (c.get("args") or [None])[0]
+        if role not in roles:
+            fail(f"{path}: {owner}: unknown Deployment (args {c.get('args')}; known: "
+                 + ", ".join(f"`recvault {r}`" for r in roles) + ")")
+            continue
+        seen_roles.add(role)
+        check_pod_security(owner, pod)
+        env = env_of(c)
+        check_env(owner, env)
+        want_sa, check = roles[role]
+        check_identity(owner, pod, want_sa)
+        check(owner, dep, pod, c, env)
+    for role in roles:
+        if role not in seen_roles:
+            fail(f"{path}: no Deployment runs `recvault {role}`")
+    workers = {d["metadata"]["name"] for d in by_kind.get("Deployment", [])
+               if (d["spec"]["template"]["spec"]["containers"][0].get("args") or [None])[0] == "worker"}
+    for so in by_kind.get("ScaledObject", []):
+        if so["spec"]["scaleTargetRef"]["name"] not in workers:
+            fail(f"{path}: ScaledObject/{so['metadata']['name']} scales {so['spec']['scaleTargetRef']['name']}, "
+                 "which is not a worker Deployment (its queue target is the worker's)")
+
 
     for job in by_kind.get("Job", []):
         owner = f"Job/{job['metadata']['name']}"
         pod = job["spec"]["template"]["spec"]
         check_pod_security(owner, pod)
-        check_identity(owner, pod, setup=True)
+        check_identity(owner, pod, "recvault-setup")
         for c in pod["containers"]:
             check_env(owner, env_of(c))
             if c.get("args", [])[:1] != ["setup"]:
@@ -279,7 +434,7 @@ def check_rendered(path: str, docs: list[dict]) -> None:
         owner = f"CronJob/{name}"
         pod = cj["spec"]["jobTemplate"]["spec"]["template"]["spec"]
         check_pod_security(owner, pod)
-        check_identity(owner, pod, setup=False)
+        check_identity(owner, pod, "recvault-worker")
         want = cron_commands.get(name)
         if want is None:
             fail(f"{path}: {owner}: unknown CronJob (known: {', '.join(cron_commands)})")
@@ -292,6 +447,12 @@ def check_rendered(path: str, docs: list[dict]) -> None:
     for name in cron_commands:
         if not any(cj["metadata"]["name"] == name for cj in by_kind.get("CronJob", [])):
             fail(f"{path}: CronJob/{name} missing")
+
+    api_keys = s3_key_secrets.get("recvault-api", set())
+    for other, secrets in s3_key_secrets.items():
+        if other != "recvault-api" and api_keys & secrets:
+            fail(f"{path}: the API takes its S3 keys from {sorted(api_keys & secrets)}, as {other} does: "
+                 "give it its own S3 user (deploy/s3/api-policy.json) in its own Secret")
 
     prepare = [f"{d['kind']}/{d['metadata']['name']}" for d in docs
                if d["metadata"].get("labels", {}).get("recvault.io/phase") == "prepare"]
@@ -331,23 +492,35 @@ def strip_comments(src: str) -> str:
     return re.sub(r"//[^\n]*", "", src)
 
 
-def declared_metrics() -> dict[str, str]:
-    """Every metric name passed to a constructor in metrics.rs: `Opts::new("recvault_...")`,
-    `HistogramOpts::new(...)`, `IntCounter::new(...)`, `Gauge::with_opts(...)`, the
-    `register_*!(...)` macros, ... A name is a histogram when its constructor is HistogramOpts or
-    a `register_histogram*!` macro."""
-    src = strip_comments(METRICS_RS.read_text())
-    kinds: dict[str, str] = {}
-    for m in re.finditer(r'\b(\w+)(?:::new|::with_opts|!)\(\s*"(recvault_[a-z0-9_]+)"', src):
-        ctor, name = m.group(1), m.group(2)
-        kinds[name] = "histogram" if ctor.startswith(("HistogramOpts", "register_histogram")) else "other"
-    return kinds
+def declared_metrics() -> dict[str, dict]:
+    """Every metric name passed to a constructor in the metrics modules (METRIC_SOURCES):
+    `Opts::new("recvault_...")`, `HistogramOpts::new(...)`, `IntCounter::new(...)`,
+    `Gauge::with_opts(...)`, the `register_*!(...)` macros, ... A name is a histogram when its
+    constructor is HistogramOpts or a `register_histogram*!` macro. Its label names are the
+    `&["..."]` list of its constructor call (up to its `.expect(`)."""
+    metrics: dict[str, dict] = {}
+    for f in METRIC_SOURCES:
+        src = strip_comments(f.read_text())
+        for m in re.finditer(r'\b(\w+)(?:::new|::with_opts|!)\(\s*"(recvault_[a-z0-9_]+)"', src):
+            ctor, name = m.group(1), m.group(2)
+            end = src.find(".expect(", m.end())
+            labels = re.search(r"&\[([^\]]*)\]", src[m.end():end if end > 0 else None])
+            if name in metrics:
+                fail(f"{rel(f)}: metric {name} is declared twice (also in {metrics[name]['file']})")
+            metrics[name] = {
+                "kind": "histogram" if ctor.startswith(("HistogramOpts", "register_histogram")) else "other",
+                "labels": set(re.findall(r'"(\w+)"', labels.group(1))) if labels else set(),
+                "file": rel(f),
+            }
+    return metrics
 
 
-def series_names(kinds: dict[str, str]) -> set[str]:
-    names = set()
-    for n, k in kinds.items():
-        names |= {n + s for s in ("_bucket", "_sum", "_count")} if k == "histogram" else {n}
+def series_names(metrics: dict[str, dict]) -> dict[str, str]:
+    """Every series name a scrape can show -> the metric it belongs to."""
+    names = {}
+    for n, m in metrics.items():
+        for s in ("_bucket", "_sum", "_count") if m["kind"] == "histogram" else ("",):
+            names[n + s] = n
     return names
 
 
@@ -356,29 +529,53 @@ def const_strings(src: str, name: str) -> set[str] | None:
     return set(re.findall(r'"([a-z0-9_]+)"', m.group(1))) if m else None
 
 
-def label_sets() -> dict[str, set[str]]:
+def label_values() -> dict[tuple[str, str], set[str]]:
+    """(metric, label) -> the values the code can emit, from the fixed sets of the code."""
     src = strip_comments(METRICS_RS.read_text())
-    sets: dict[str, set[str]] = {}
-    # outcome: the string arms of the fn that labels an Outcome (whatever it is called), inside
-    # `impl Outcome { ... }`.
+    sets: dict[tuple[str, str], set[str]] = {}
+    # recvault_jobs_total{outcome}: the string arms of the fn that labels an Outcome (whatever it
+    # is called), inside `impl Outcome { ... }`.
     impl = re.search(r"impl\s+Outcome\s*\{", src)
-    if impl:
-        body = rust_block(src, impl.start())
-        sets["outcome"] = set(re.findall(r'=>\s*"([a-z0-9_]+)"', body))
-    if not sets.get("outcome"):
+    outcomes = set(re.findall(r'=>\s*"([a-z0-9_]+)"', rust_block(src, impl.start()))) if impl else set()
+    if outcomes:
+        sets[("recvault_jobs_total", "outcome")] = outcomes
+    else:
         fail("services/worker/src/metrics.rs: no Outcome labels found (parser out of date?)")
-    for label, const in (("stage", "STAGES"), ("queue", "QUEUES"), ("placement", "PLACEMENTS")):
+    # recvault_bundles_total{outcome}: OUTCOMES of the bundle consumer, which metrics.rs
+    # pre-creates and the consumer increments.
+    bundle_outcomes = const_strings(strip_comments(BUNDLES_CONSUME_RS.read_text()), "OUTCOMES")
+    if bundle_outcomes and "recvault_bundles::OUTCOMES" in src:
+        sets[("recvault_bundles_total", "outcome")] = bundle_outcomes
+    else:
+        fail("services/bundles/src/consume.rs has no const OUTCOMES, or metrics.rs no longer labels "
+             "recvault_bundles_total with it (parser out of date?)")
+    for metric, label, const in (("recvault_stage_duration_seconds", "stage", "STAGES"),
+                                 ("recvault_queue_messages", "queue", "QUEUES"),
+                                 ("recvault_archive_writes_total", "placement", "PLACEMENTS")):
         values = const_strings(src, const)
         if values:
-            sets[label] = values
+            sets[(metric, label)] = values
         else:
             notes.append(f"metrics.rs has no const {const}: {label} values not checked")
     caps_src = strip_comments(CAPABILITIES_RS.read_text())
     code_fn = re.search(r"fn code\(self\)\s*->\s*&'static str", caps_src)
     if code_fn:
-        sets["capability"] = set(re.findall(r'=>\s*"([a-z0-9_]+)"', rust_block(caps_src, code_fn.start())))
+        sets[("recvault_storage_capability", "capability")] = set(
+            re.findall(r'=>\s*"([a-z0-9_]+)"', rust_block(caps_src, code_fn.start())))
     else:
         fail("services/store/src/capabilities.rs: no `fn code(self) -> &'static str` (parser out of date?)")
+    # The API labels requests by the route template axum matched, "unmatched" for anything else
+    # (never a path with an id in it), and the numeric HTTP status.
+    api_src = strip_comments(API_RS.read_text())
+    routes = set(re.findall(r'\.route\(\s*"([^"]+)"', api_src))
+    fallback = re.findall(r'MatchedPath>\(\)\s*\.map_or\(\s*"([a-z_]+)"', api_src)
+    if routes and fallback:
+        routes |= set(fallback)
+        sets[("recvault_api_requests_total", "route")] = routes
+        sets[("recvault_api_request_duration_seconds", "route")] = routes
+    else:
+        fail("services/api/src/lib.rs: no `.route(\"...\")` or no MatchedPath fallback label found (parser out of date?)")
+    sets[("recvault_api_requests_total", "status")] = {str(code) for code in range(100, 600)}
     return sets
 
 
@@ -409,44 +606,114 @@ def expressions() -> list[tuple[str, str]]:
     return exprs
 
 
+# Labels Prometheus (with the Operator's ServiceMonitors) adds to every scraped series.
+TARGET_LABELS = {"namespace", "pod", "instance", "job", "service", "endpoint", "container"}
+SELECTOR = re.compile(r"(?<![\w:$])([A-Za-z_:][\w:]*)?\s*\{([^{}]*)\}")
+MATCHER = re.compile(r'([A-Za-z_]\w*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"')
+
+
+def alternatives(pattern: str) -> list[str]:
+    """The top-level alternatives of a regex (`a|b(c|d)` -> `a`, `b(c|d)`)."""
+    out, depth, cur, i = [], 0, "", 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\" and i + 1 < len(pattern):
+            cur += pattern[i:i + 2]
+            i += 2
+            continue
+        depth += ch in "([" and 1 or 0
+        depth -= ch in ")]" and 1 or 0
+        if ch == "|" and depth == 0:
+            out.append(cur)
+            cur = ""
+        else:
+            cur += ch
+        i += 1
+    return out + [cur]
+
+
+def listing(values: set[str]) -> str:
+    ordered = sorted(values)
+    return ", ".join(ordered) if len(ordered) < 40 else f"{len(ordered)} values, {ordered[0]} ... {ordered[-1]}"
+
+
+def check_matchers(where: str, expr: str, series: dict[str, str], metrics: dict[str, dict],
+                   values: dict[tuple[str, str], set[str]]) -> None:
+    """Every label matcher of a selector on a declared metric names a label that metric has, with
+    values (or, for a regex, alternatives matching values) the code emits for that metric."""
+    for name, body in SELECTOR.findall(expr):
+        metric = series.get(name)
+        if metric is None and not name.startswith("process_"):
+            continue  # a recording rule (checked where it is defined) or a bare {...}
+        own = metrics[metric]["labels"] if metric else set()
+        allowed = own | TARGET_LABELS | ({"le"} if name.endswith("_bucket") else set())
+        for label, op, raw in MATCHER.findall(body):
+            if label not in allowed:
+                fail(f"{where}: {name} has no label {label!r} (its labels: {', '.join(sorted(own)) or 'none'})")
+                continue
+            known = values.get((metric, label))
+            if known is None:
+                continue
+            value = raw.replace('\\"', '"').replace("\\\\", "\\")
+            if op in ("=", "!="):
+                if value not in known:
+                    fail(f"{where}: {name}{{{label}{op}{raw!r}}}: not a value the code emits ({listing(known)})")
+                continue
+            for alt in alternatives(value):
+                try:
+                    rx = re.compile(alt)
+                except re.error as e:
+                    fail(f"{where}: {name}{{{label}{op}{raw!r}}}: {alt!r} is not a regex ({e})")
+                    continue
+                if not any(rx.fullmatch(v) for v in known):
+                    fail(f"{where}: {name}{{{label}{op}{raw!r}}}: {alt!r} matches no value the code emits "
+                         f"({listing(known)})")
+
+
 def check_metrics() -> None:
-    kinds = declared_metrics()
-    if not kinds:
-        fail("no metric found in services/worker/src/metrics.rs (parser out of date?)")
+    metrics = declared_metrics()
+    if not metrics:
+        fail("no metric found in " + ", ".join(rel(f) for f in METRIC_SOURCES) + " (parser out of date?)")
         return
-    names = series_names(kinds)
+    for f in METRIC_SOURCES:
+        if not any(m["file"] == rel(f) for m in metrics.values()):
+            fail(f"no metric found in {rel(f)} (parser out of date?)")
+    series = series_names(metrics)
     records = recording_rules()
-    labels = label_sets()
-    worker_src = "".join(f.read_text() for f in (ROOT / "services" / "worker" / "src").rglob("*.rs"))
-    process_collector = "ProcessCollector" in worker_src
+    values = label_values()
+    for metric, label in values:
+        if metric not in metrics or label not in metrics[metric]["labels"]:
+            fail(f"validate.py knows values of {metric}{{{label}}}, which the code does not declare (parser out of date?)")
+    code = "".join(f.read_text() for d in ("worker", "api") for f in (ROOT / "services" / d / "src").rglob("*.rs"))
+    process_collector = "ProcessCollector" in code
     if "86400" not in METRICS_RS.read_text() and "24.0 * 3600.0" not in METRICS_RS.read_text():
         fail("recvault_upload_delay_seconds has no 24 h bucket: the R17.1 panels and alert need le=86400")
-    used_metrics = set()
-    for where, e in expressions():
+    used = set()
+    exprs = expressions()
+    for where, e in exprs:
         # A recording rule's name (namespace:recvault_x:count) is not a metric of the code.
         bare = e
         for r in records:
             bare = bare.replace(r, "")
         for name in re.findall(r"(?<![:\w])(recvault_[a-z0-9_]+)\b", bare):
-            used_metrics.add(name)
-            if name not in names:
-                fail(f"{where}: unknown metric {name} (declared: {', '.join(sorted(names))})")
+            if name in series:
+                used.add(series[name])
+            else:
+                fail(f"{where}: unknown metric {name} (declared: {', '.join(sorted(series))})")
         for name in re.findall(r"(?<![:\w])(process_[a-z0-9_]+)\b", bare):
             if name not in PROCESS_METRICS:
                 fail(f"{where}: {name} is not a series of the process collector")
             elif not process_collector:
-                fail(f"{where}: uses {name}, but services/worker/src registers no ProcessCollector")
-        for label, values in labels.items():
-            for op, val in re.findall(rf'\b{label}\s*(=~|!~|!=|=)\s*"([^"]*)"', e):
-                for v in val.split("|"):
-                    if v and v not in values:
-                        fail(f"{where}: {label}={v!r} is not a value the code emits ({', '.join(sorted(values))})")
-    unused = {n for n in kinds if not any(u.startswith(n) for u in used_metrics)}
+                fail(f"{where}: uses {name}, but neither services/worker/src nor services/api/src registers a ProcessCollector")
+        check_matchers(where, e, series, metrics, values)
+    unused = set(metrics) - used
     if unused:
         fail(f"metrics declared but shown nowhere: {', '.join(sorted(unused))}")
-    notes.append(f"{len(expressions())} PromQL expressions use only {len(kinds)} declared metrics"
-                 + (f" and the recording rules {', '.join(sorted(records))}" if records else ""))
-    notes.append("label values checked: " + "; ".join(f"{k} ({len(v)})" for k, v in sorted(labels.items())))
+    notes.append(f"{len(exprs)} PromQL expressions use only the {len(metrics)} metrics declared in "
+                 + " and ".join(rel(f) for f in METRIC_SOURCES)
+                 + (f", and the recording rules {', '.join(sorted(records))}" if records else ""))
+    notes.append("label values checked per metric: "
+                 + "; ".join(f"{m}{{{lab}}} ({len(v)})" for (m, lab), v in sorted(values.items())))
 
 
 def check_promql_syntax() -> None:
@@ -489,10 +756,69 @@ def statements(policy: dict):
         yield s, acts, res
 
 
+ARCHIVE = "arn:aws:s3:::recvault-archive"
+STAGING = "arn:aws:s3:::recvault-staging"
+
+
+def granting(policy: dict, effect: str, action: str, arn: str, conditional: bool | None = None) -> list[dict]:
+    """The statements of `effect` that apply to `action` on `arn` as IAM matches them (wildcards
+    `*` and `?` in actions and resources); `conditional` False/True keeps only statements
+    without/with a Condition."""
+    return [s for s, acts, res in statements(policy) if s["Effect"] == effect
+            and (conditional is None or ("Condition" in s) == conditional)
+            and any(fnmatch.fnmatchcase(action, a) for a in acts)
+            and any(fnmatch.fnmatchcase(arn, r) for r in res)]
+
+
+# R21.1: the archive only grows and only setup configures it. Denied to every identity that runs
+# against the archive (worker, API), unconditionally, on every prefix.
+ARCHIVE_OBJECT_DENIES = ("s3:DeleteObject", "s3:DeleteObjectVersion", "s3:DeleteObjectTagging",
+                         "s3:DeleteObjectVersionTagging", "s3:PutObjectAcl", "s3:PutObjectVersionAcl")
+ARCHIVE_BUCKET_DENIES = ("s3:DeleteBucket", "s3:PutBucketObjectLockConfiguration", "s3:PutBucketVersioning",
+                         "s3:PutLifecycleConfiguration", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy",
+                         "s3:PutBucketAcl", "s3:PutBucketOwnershipControls", "s3:PutReplicationConfiguration",
+                         "s3:PutEncryptionConfiguration")
+
+
+def check_archive_denies(name: str, policy: dict, prefixes: list[str]) -> None:
+    """The archive denies of the worker policy, for any policy of an identity that touches the
+    archive: no delete or ACL on any object, no bucket reconfiguration, no hold lifted, no
+    retention but COMPLIANCE, no permanent tag lowered (R19.1, R21.1)."""
+    samples = [f"{ARCHIVE}/{p}x" for p in prefixes]
+    for a in ARCHIVE_OBJECT_DENIES:
+        for arn in samples:
+            if granting(policy, "Allow", a, arn):
+                fail(f"{name} allows {a} on {arn} (R21.1)")
+            if not granting(policy, "Deny", a, arn, conditional=False):
+                fail(f"{name} does not deny {a} on {arn} unconditionally (R21.1)")
+    for a in ARCHIVE_BUCKET_DENIES:
+        if granting(policy, "Allow", a, ARCHIVE):
+            fail(f"{name} allows {a} on the archive bucket (only recvault setup configures it, R21.1)")
+        if not granting(policy, "Deny", a, ARCHIVE, conditional=False):
+            fail(f"{name} does not deny {a} on the archive bucket unconditionally (R21.1)")
+    lowering = (
+        ("s3:PutObjectLegalHold", {"StringNotEquals": {"s3:object-lock-legal-hold": "ON"}},
+         "lifting a legal hold"),
+        ("s3:PutObjectRetention", {"StringNotEquals": {"s3:object-lock-mode": "COMPLIANCE"}},
+         "a retention other than COMPLIANCE"),
+        ("s3:PutObjectTagging", {"StringEquals": {"s3:ExistingObjectTag/retention": "permanent"},
+                                 "StringNotEquals": {"s3:RequestObjectTag/retention": "permanent"}},
+         "lowering a permanent retention tag"),
+        ("s3:PutObjectVersionTagging", {"StringEquals": {"s3:ExistingObjectTag/retention": "permanent"},
+                                        "StringNotEquals": {"s3:RequestObjectTag/retention": "permanent"}},
+         "lowering a permanent retention tag"),
+    )
+    for a, condition, what in lowering:
+        for arn in samples:
+            if not any(s.get("Condition") == condition for s in granting(policy, "Deny", a, arn, conditional=True)):
+                fail(f"{name} does not deny {a} on {arn} for {what} (R19.1: never lowered), "
+                     f"i.e. Deny with Condition {json.dumps(condition)}")
+
+
 def check_iam() -> None:
     d = ROOT / "deploy" / "s3"
     policies = {f.stem: json.loads(f.read_text()) for f in d.glob("*-policy.json")}
-    for name in ("worker-policy", "station-policy", "setup-policy"):
+    for name in ("worker-policy", "station-policy", "setup-policy", "api-policy"):
         if name not in policies:
             fail(f"deploy/s3/{name}.json missing")
     for name, p in policies.items():
@@ -501,6 +827,10 @@ def check_iam() -> None:
         sids = [s.get("Sid") for s in p["Statement"]]
         if len(set(sids)) != len(sids):
             fail(f"{name}: duplicate Sid")
+        for s in p["Statement"]:
+            for k in ("NotAction", "NotResource", "NotPrincipal"):
+                if k in s:
+                    fail(f"{name}/{s.get('Sid')}: {k} is not understood by this checker")
         for s, acts, res in statements(p):
             if s["Effect"] not in ("Allow", "Deny"):
                 fail(f"{name}/{s.get('Sid')}: bad Effect")
@@ -510,10 +840,12 @@ def check_iam() -> None:
             for r in res:
                 if not r.startswith("arn:aws:s3:::"):
                     fail(f"{name}/{s.get('Sid')}: resource {r} is not an S3 ARN")
+    cfg = toml_defaults()
+    quarantine = cfg["s3"]["quarantine_prefix"]
+    bundles = cfg["bundles"]["prefix"]
     w = policies.get("worker-policy")
     if w:
-        archive = "arn:aws:s3:::recvault-archive"
-        staging = "arn:aws:s3:::recvault-staging"
+        archive, staging = ARCHIVE, STAGING
 
         def on(bucket: str, effect: str, conditional: bool | None) -> set[str]:
             return {a for s, acts, res in statements(w) if s["Effect"] == effect
@@ -522,14 +854,7 @@ def check_iam() -> None:
 
         allowed_on_archive = on(archive, "Allow", None)
         allowed_unconditionally = on(archive, "Allow", False)
-        denied_on_archive = on(archive, "Deny", False)
-        # R21.1: the archive only grows and only setup configures it.
-        for a in ("s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutBucketObjectLockConfiguration",
-                  "s3:PutBucketVersioning", "s3:PutLifecycleConfiguration", "s3:DeleteBucket"):
-            if a in allowed_on_archive:
-                fail(f"worker-policy allows {a} on the archive (R21.1)")
-            if a not in denied_on_archive:
-                fail(f"worker-policy does not explicitly deny {a} on the archive (R21.1)")
+        check_archive_denies("worker-policy", w, ["recordings/", quarantine, bundles])
         # The governance bypass: only to turn a GOVERNANCE lock back into COMPLIANCE (reconcile).
         bypass = "s3:BypassGovernanceRetention"
         if bypass in allowed_unconditionally:
@@ -556,20 +881,72 @@ def check_iam() -> None:
                   "s3:ListBucket", "s3:ListBucketVersions", "s3:GetBucketVersioning"):
             if a not in allowed_on_staging:
                 fail(f"worker-policy lacks {a} on staging, which services/store/src uses")
+        if not any(r == f"{archive}/{quarantine}*" for s, acts, res in statements(w) for r in res):
+            fail(f"worker-policy does not cover the quarantine prefix {quarantine!r} of recvault.toml")
+        # R19.1(2) case-file bundles under [bundles] prefix: the builder's multipart upload
+        # (Create/UploadPart/Complete = PutObject, with x-amz-tagging), its abort, the read-back,
+        # the permanent tag, the COMPLIANCE lock and the legal hold (services/store/src/upload.rs,
+        # services/bundles/src/build.rs); reconcile reads them back and raises what fell
+        # (services/worker/src/reconcile.rs), restoring a switched lock with the bypass.
+        bundle = f"{archive}/{bundles}C-1/00000000-0000-0000-0000-000000000000.tar"
+        for a in ("s3:PutObject", "s3:AbortMultipartUpload", "s3:GetObject", "s3:GetObjectVersion",
+                  "s3:GetObjectTagging", "s3:GetObjectVersionTagging", "s3:PutObjectTagging",
+                  "s3:PutObjectVersionTagging", "s3:GetObjectRetention", "s3:PutObjectRetention",
+                  "s3:GetObjectLegalHold", "s3:PutObjectLegalHold"):
+            if not granting(w, "Allow", a, bundle, conditional=False):
+                fail(f"worker-policy lacks {a} on the bundles prefix {bundles!r} of recvault.toml ({bundle})")
+        if not any(s.get("Condition", {}).get("StringEquals", {}).get("s3:object-lock-mode") == "COMPLIANCE"
+                   for s in granting(w, "Allow", bypass, bundle, conditional=True)):
+            fail(f"worker-policy does not let reconcile restore a COMPLIANCE lock on the bundles prefix {bundles!r}")
+        # Store::abort_uploads_under (ListMultipartUploads) before each build: an upload left by a
+        # builder that died is aborted, not completed.
+        if not granting(w, "Allow", "s3:ListBucketMultipartUploads", archive, conditional=False):
+            fail("worker-policy lacks s3:ListBucketMultipartUploads on the archive bucket (abort_uploads_under)")
+    a_ = policies.get("api-policy")
+    if a_:
+        # The API presigns GETs of bundles and raises a recording's retention (services/evidence:
+        # raise_tag, head_version, raise_protection), and checks readiness with HeadBucket. It
+        # never writes, deletes or bypasses anything, and never touches staging or any other bucket.
+        check_archive_denies("api-policy", a_, ["recordings/", quarantine, bundles])
+        bundle = f"{ARCHIVE}/{bundles}C-1/00000000-0000-0000-0000-000000000000.tar"
+        for a in ("s3:GetObject", "s3:GetObjectVersion"):
+            if not granting(a_, "Allow", a, bundle, conditional=False):
+                fail(f"api-policy lacks {a} on the bundles prefix {bundles!r} (download links are presigned GETs)")
+        recording = f"{ARCHIVE}/recordings/{'0' * 64}.mp4"
+        for a in ("s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging", "s3:GetObjectVersionTagging",
+                  "s3:PutObjectTagging", "s3:PutObjectVersionTagging", "s3:GetObjectRetention",
+                  "s3:PutObjectRetention", "s3:GetObjectLegalHold", "s3:PutObjectLegalHold"):
+            if not granting(a_, "Allow", a, recording, conditional=False):
+                fail(f"api-policy lacks {a} on recordings/ (POST /v1/recordings/{{id}}/retention raises "
+                     "the tag, lock and hold of the recorded version)")
+        if not granting(a_, "Allow", "s3:ListBucket", ARCHIVE, conditional=False):
+            fail("api-policy lacks s3:ListBucket on the archive bucket (/readyz sends HeadBucket)")
+        for a in ("s3:PutObject", "s3:AbortMultipartUpload", "s3:BypassGovernanceRetention"):
+            for arn in (bundle, recording, f"{ARCHIVE}/{quarantine}x"):
+                if granting(a_, "Allow", a, arn):
+                    fail(f"api-policy allows {a} on {arn}: the API writes no object and bypasses no lock")
+                if not granting(a_, "Deny", a, arn, conditional=False):
+                    fail(f"api-policy does not deny {a} on {arn}")
+        for s_, acts, res in statements(a_):
+            if s_["Effect"] != "Allow":
+                continue
+            for r in res:
+                if not r.startswith(ARCHIVE + "/") and r != ARCHIVE:
+                    fail(f"api-policy/{s_.get('Sid')}: {r} is not in the archive bucket: the API reads no other")
+                if fnmatch.fnmatchcase(f"{ARCHIVE}/{quarantine}x", r):
+                    fail(f"api-policy/{s_.get('Sid')}: {r} reaches the quarantine prefix, which the API never touches")
+        for arn in (STAGING, f"{STAGING}/st01/2026/11/27/0001.MP4"):
+            if any(granting(a_, "Allow", a, arn) for a in S3_ACTIONS):
+                fail(f"api-policy allows something on {arn}: the API has no business in staging")
+            # granting() matches the action "s3:*" only against a statement naming s3:* itself.
+            if not granting(a_, "Deny", "s3:*", arn, conditional=False):
+                fail(f"api-policy does not deny s3:* on {arn}")
     su = policies.get("setup-policy")
     if su:
-        staging = "arn:aws:s3:::recvault-staging"
-        allowed = {a for s_, acts, res in statements(su) if s_["Effect"] == "Allow" and staging in res for a in acts}
+        allowed = {a for s_, acts, res in statements(su) if s_["Effect"] == "Allow" and STAGING in res for a in acts}
         for a in ("s3:CreateBucket", "s3:PutBucketVersioning", "s3:GetBucketVersioning", "s3:PutLifecycleConfiguration"):
             if a not in allowed:
                 fail(f"setup-policy lacks {a} on staging (setup.rs versions the staging bucket: staging_versioning)")
-        for a in ("s3:PutObjectTagging", "s3:PutObjectVersionTagging"):
-            if not any(s_["Effect"] == "Deny" and a in acts and "s3:ExistingObjectTag/retention" in
-                       json.dumps(s_.get("Condition", {})) for s_, acts, res in statements(w)):
-                fail(f"worker-policy does not deny lowering a permanent retention tag with {a} (R19.1)")
-        quarantine = toml_defaults()["s3"]["quarantine_prefix"]
-        if not any(r == f"{archive}/{quarantine}*" for s, acts, res in statements(w) for r in res):
-            fail(f"worker-policy does not cover the quarantine prefix {quarantine!r} of recvault.toml")
     st = policies.get("station-policy")
     if st:
         # R2.1: a station stages only under its own prefix, named by its identity (the same name
@@ -587,7 +964,7 @@ def check_iam() -> None:
         if not any(s_["Effect"] == "Deny" and "s3:*" in acts and "arn:aws:s3:::recvault-archive/*" in res
                    for s_, acts, res in statements(st)):
             fail("station-policy does not deny everything on the archive")
-    notes.append(f"IAM: {len(policies)} policies checked")
+    notes.append(f"IAM: {len(policies)} policies checked (bundles prefix {bundles!r}, quarantine prefix {quarantine!r})")
 
 
 def main() -> int:

@@ -20,7 +20,7 @@ use std::time::Duration;
 const KILLS: usize = 8;
 const WAIT: Duration = Duration::from_secs(180);
 
-fn spawn(settings: &recvault_worker::Settings, n: usize) -> tokio::process::Child {
+fn spawn(settings: &recvault_config::Settings, n: usize) -> tokio::process::Child {
     let mut s = settings.clone();
     s.worker.id = Some(format!("chaos-{n}"));
     spawn_worker_process(&s)
@@ -140,7 +140,8 @@ async fn r2_1_jobs_survive_workers_killed_at_random_moments() {
         let v = env.store.list_versions(&archive, key).await.unwrap();
         assert_eq!(v.iter().filter(|v| v.key == *key).count(), 1, "{key}: {v:?}");
     }
-    let report = recvault_worker::reconcile::reconcile(&env.store, &env.db, false).await.unwrap();
+    let report =
+        recvault_worker::reconcile::reconcile(&env.store, &env.db, &env.settings.bundles.prefix, false).await.unwrap();
     assert!(report.drift.is_empty(), "{:#?}", report.drift);
 
     // Staging: a worker killed between its ack and its staged delete leaves a copy; the sweep

@@ -15,26 +15,11 @@
 
 use recvault_core::UploadJob;
 use recvault_core::contract::{InvalidExample, invalid_examples, valid_example, valid_variations};
+use recvault_tests::{repo_root, state_dir};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
-
-/// `${RECVAULT_STATE:-${XDG_CACHE_HOME:-$HOME/.cache}/recvault}`, as in deploy/local/*.sh.
-fn state_dir() -> PathBuf {
-    if let Some(s) = std::env::var_os("RECVAULT_STATE").filter(|s| !s.is_empty()) {
-        return PathBuf::from(s);
-    }
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .filter(|s| !s.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache"));
-    cache.join("recvault")
-}
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
 
 /// One validator: the program and the arguments before `SCHEMA INSTANCE...`.
 #[derive(Debug)]

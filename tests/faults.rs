@@ -31,7 +31,7 @@ fn endpoint_addr(url: &str) -> SocketAddr {
 struct Proxied {
     s3: TcpProxy,
     pg: TcpProxy,
-    settings: recvault_worker::Settings,
+    settings: recvault_config::Settings,
 }
 
 async fn proxied(env: &TestEnv) -> Proxied {

@@ -40,7 +40,7 @@ async fn r21_1_drift_behind_the_systems_back_is_found_and_repair_only_raises() {
         jobs.push(job);
     }
     worker.stop().await;
-    let clean = reconcile(&env.store, &env.db, false).await.unwrap();
+    let clean = reconcile(&env.store, &env.db, &env.settings.bundles.prefix, false).await.unwrap();
     assert!(clean.drift.is_empty(), "{:?}", clean.drift);
     assert_eq!((clean.rows, clean.objects), (4, 4));
 
@@ -106,7 +106,7 @@ async fn r21_1_drift_behind_the_systems_back_is_found_and_repair_only_raises() {
         .await
         .unwrap();
 
-    let found = reconcile(&env.store, &env.db, false).await.unwrap();
+    let found = reconcile(&env.store, &env.db, &env.settings.bundles.prefix, false).await.unwrap();
     let kinds: BTreeSet<(String, DriftKind)> = found.drift.iter().map(|d| (d.key.clone(), d.kind)).collect();
     let want: BTreeSet<(String, DriftKind)> = [
         (held.archive_key.clone(), DriftKind::TagLowered),
@@ -134,7 +134,7 @@ async fn r21_1_drift_behind_the_systems_back_is_found_and_repair_only_raises() {
 
     // --repair raises what was lowered; what it cannot raise back stays reported, and nothing is
     // deleted or lowered (the planted object and the delete marker are still there).
-    let repaired = reconcile(&env.store, &env.db, true).await.unwrap();
+    let repaired = reconcile(&env.store, &env.db, &env.settings.bundles.prefix, true).await.unwrap();
     let fixed: BTreeSet<(String, DriftKind)> = repaired.repaired.iter().map(|d| (d.key.clone(), d.kind)).collect();
     let want_fixed: BTreeSet<(String, DriftKind)> = [
         (held.archive_key.clone(), DriftKind::TagLowered),
@@ -165,7 +165,7 @@ async fn r21_1_drift_behind_the_systems_back_is_found_and_repair_only_raises() {
     assert!(head.lock_until >= unlocked.lock_until, "{:?} < {:?}", head.lock_until, unlocked.lock_until);
     assert!(env.store.head(&bucket, planted).await.unwrap().is_some(), "repair deletes nothing");
 
-    let after = reconcile(&env.store, &env.db, false).await.unwrap();
+    let after = reconcile(&env.store, &env.db, &env.settings.bundles.prefix, false).await.unwrap();
     let left: BTreeSet<(String, DriftKind)> = after.drift.iter().map(|d| (d.key.clone(), d.kind)).collect();
     let want_left: BTreeSet<(String, DriftKind)> =
         [(hidden.archive_key.clone(), DriftKind::Hidden), (planted.to_string(), DriftKind::Unrecorded)]

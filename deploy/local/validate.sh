@@ -13,14 +13,21 @@
 #                 --strict on every core object (CRDs, i.e. ServiceMonitor, ScaledObject,
 #                 TriggerAuthentication, PrometheusRule, have no schema there), against the oldest
 #                 and the newest Kubernetes the manifests target; plus the Secret template
-#   json-schema   check-jsonschema --check-metaschema on pipeline-config/*.schema.json; Ajv (strict,
-#                 ajv-formats, draft 2020-12) compiles pipeline-config/job-v1.schema.json
+#   json-schema   check-jsonschema --check-metaschema on pipeline-config/*.schema.json (the job
+#                 contract and the bundle event), and Ajv (strict, ajv-formats, draft 2020-12)
+#                 compiles each of them: a format Ajv does not know (uint64, ...) fails
 #   asyncapi      @asyncapi/parser (what `asyncapi validate` runs) on pipeline-config/asyncapi.yaml,
-#                 and its message examples against their schemas (jsonschema and Ajv)
+#                 and every message's examples against its payload: a schema file
+#                 (job-v1, bundle-event-v1) with jsonschema and Ajv, an inline schema (the bundle
+#                 job) with jsonschema; example headers against the message's headers schema;
+#                 a message with a payload schema but no example fails
+#   openapi       openapi-spec-validator on pipeline-config/openapi.json, the OpenAPI 3.1 document
+#                 of `recvault api` (generated from services/api and committed; missing = failure)
 #   dockerfile    hadolint on deploy/docker/Dockerfile
 #
 # The job contract's examples (valid and invalid jobs) are checked by `cargo test -p recvault-tests
-# --test contract` with the same validators.
+# --test contract` with the same validators, and the bundle events the workers publish by
+# `cargo test -p recvault-tests --test bundles`.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -142,9 +149,11 @@ PY
 # --- json schema --------------------------------------------------------------------------------
 
 json_schemas() {
-  local rc=0
+  local rc=0 schema
   check-jsonschema --check-metaschema pipeline-config/*.schema.json || rc=1
-  node "$HERE/jsonschema-check.mjs" pipeline-config/job-v1.schema.json || rc=1
+  for schema in pipeline-config/*.schema.json; do
+    node "$HERE/jsonschema-check.mjs" "$schema" || rc=1
+  done
   return "$rc"
 }
 
@@ -154,32 +163,82 @@ asyncapi() {
   local rc=0
   node "$HERE/asyncapi-check.mjs" pipeline-config/asyncapi.yaml || rc=1
   # @asyncapi/parser does not check AsyncAPI 3 message examples against their payload: do it here
-  # with the same validators as the contract test (payload: the 2020-12 job schema).
+  # with the same validators as the contract tests. A payload that is a schema file (draft
+  # 2020-12: job-v1, bundle-event-v1) gets its examples written to $WORK/asyncapi/<file>/ and
+  # checked below by jsonschema and Ajv; an inline payload (an AsyncAPI schema, i.e. JSON Schema
+  # draft 7) is checked here with jsonschema and its format checker.
+  rm -rf "$WORK/asyncapi"
   mkdir -p "$WORK/asyncapi"
   "$PY" - pipeline-config/asyncapi.yaml "$WORK/asyncapi" <<'PY' || rc=1
 import json, sys, pathlib, yaml
-from jsonschema import Draft7Validator
-doc = yaml.safe_load(open(sys.argv[1]))
+from jsonschema import Draft7Validator, SchemaError
+src = pathlib.Path(sys.argv[1])
+doc = yaml.safe_load(src.read_text())
 out = pathlib.Path(sys.argv[2])
 ok = True
+def problem(msg):
+    global ok
+    print(f"{src}: {msg}")
+    ok = False
 for name, msg in doc["components"]["messages"].items():
+    payload = msg.get("payload") or {}
+    ref = payload.get("$ref")
+    inline = not ref and bool(set(payload) - {"description", "title"})
+    examples = [ex for ex in msg.get("examples", []) if "payload" in ex]
+    if (ref or inline) and not examples:
+        problem(f"{name}: a payload schema but no example with a payload to check it with")
+    if ref:
+        schema_file = (src.parent / ref).resolve()
+        if not schema_file.is_file():
+            problem(f"{name}: payload $ref {ref} names no file")
+            continue
     for i, ex in enumerate(msg.get("examples", [])):
-        ref = msg.get("payload", {}).get("$ref")
-        if ref and "payload" in ex:
-            (out / f"{name}-{i}.json").write_text(json.dumps(ex["payload"], ensure_ascii=False))
+        label = f"{name} example {ex.get('name', i)}"
+        if "payload" in ex and ref:
+            d = out / schema_file.name
+            d.mkdir(exist_ok=True)
+            (d / "schema").write_text(str(schema_file))
+            (d / f"{name}-{ex.get('name', i)}.json").write_text(json.dumps(ex["payload"], ensure_ascii=False))
+        elif "payload" in ex and inline:
+            try:
+                Draft7Validator.check_schema(payload)
+            except SchemaError as e:
+                problem(f"{name}: inline payload is not a valid schema: {e.message}")
+                break
+            v = Draft7Validator(payload, format_checker=Draft7Validator.FORMAT_CHECKER)
+            errors = list(v.iter_errors(ex["payload"]))
+            for e in errors:
+                problem(f"{label}: payload: /{'/'.join(map(str, e.absolute_path))} {e.message}")
+            if not errors:
+                print(f"valid\t{label} (inline payload schema, jsonschema draft 7)")
         if "headers" in ex:
             errors = list(Draft7Validator(msg["headers"]).iter_errors(ex["headers"]))
             for e in errors:
-                print(f"{sys.argv[1]}: {name} example {ex.get('name', i)}: headers: {e.message}")
-            ok = ok and not errors
+                problem(f"{label}: headers: {e.message}")
 sys.exit(0 if ok else 1)
 PY
-  local examples=("$WORK"/asyncapi/*.json)
-  if [ -e "${examples[0]}" ]; then
-    "$PY" "$HERE/jsonschema-check.py" pipeline-config/job-v1.schema.json "${examples[@]}" || rc=1
-    node "$HERE/jsonschema-check.mjs" pipeline-config/job-v1.schema.json "${examples[@]}" || rc=1
-  fi
+  local dir schema examples
+  for dir in "$WORK"/asyncapi/*/; do
+    [ -d "$dir" ] || continue
+    schema=$(cat "${dir}schema")
+    examples=("$dir"*.json)
+    "$PY" "$HERE/jsonschema-check.py" "$schema" "${examples[@]}" || rc=1
+    node "$HERE/jsonschema-check.mjs" "$schema" "${examples[@]}" || rc=1
+  done
   return "$rc"
+}
+
+# --- openapi ------------------------------------------------------------------------------------
+
+openapi() {
+  # The document `recvault api` serves at /openapi.json, generated from services/api (utoipa) and
+  # committed, so that case-system vendors can read it without running anything.
+  local spec=pipeline-config/openapi.json
+  if [ ! -f "$spec" ]; then
+    log "$spec is missing: generate the API's OpenAPI document from services/api and commit it"
+    return 1
+  fi
+  openapi-spec-validator --validation-errors all "$spec"
 }
 
 # --- dockerfile ---------------------------------------------------------------------------------
@@ -195,6 +254,7 @@ check deployment deployment_invariants
 check kubernetes kubernetes_objects
 check json-schema json_schemas
 check asyncapi asyncapi
+check openapi openapi
 check dockerfile dockerfile
 
 log "passed: ${PASSED[*]:-none}"

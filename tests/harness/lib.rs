@@ -8,11 +8,15 @@
 //! `RECVAULT_DATABASE__OWNER_URL` and `RECVAULT_TEST_PG_ADMIN_URL` for the owner, ...). The
 //! worker connects as the service role, as in production; migrations run as the owner.
 //!
+//! [`TestEnv::start_api`] serves the HTTP API on a port of its own with a signing key of its own
+//! ([`api::RunningApi`] mints tokens for any role and unit).
+//!
 //! [`proxy::TcpProxy`] sits between a worker and a service so a test can stall or cut the
 //! connection without disturbing the other tests.
 
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
+pub mod api;
 pub mod proxy;
 
 use lapin::options::{BasicAckOptions, BasicGetOptions, QueueDeleteOptions};
@@ -52,6 +56,8 @@ pub struct TestEnv {
     pub files: tempfile::TempDir,
     /// Broker users of further stations this test made ([`TestEnv::another_station`]).
     extra_stations: std::sync::Mutex<Vec<String>>,
+    /// Queues a test bound ([`TestEnv::bind_events`]), deleted at the end.
+    extra_queues: std::sync::Mutex<Vec<String>>,
     admin_url: String,
     db_name: String,
     amqp: lapin::Connection,
@@ -185,6 +191,7 @@ impl TestEnv {
             admin,
             files: tempfile::tempdir().expect("tempdir"),
             extra_stations: std::sync::Mutex::new(Vec::new()),
+            extra_queues: std::sync::Mutex::new(Vec::new()),
             admin_url,
             db_name,
             amqp,
@@ -269,15 +276,37 @@ impl TestEnv {
         docked: chrono::DateTime<chrono::FixedOffset>,
         mutate: impl FnOnce(&mut recvault_core::job::UploadJobV1),
     ) -> recvault_core::UploadJob {
+        self.submit_with(path, device, |wire| {
+            wire.recorded_start = Some(recorded_start);
+            wire.station_time = docked;
+            wire.device_time = docked;
+            mutate(wire);
+        })
+        .await
+    }
+
+    /// Stages and posts a file as `device`, the job changed by `mutate` before it is sealed.
+    pub async fn submit_with(
+        &self,
+        path: &Path,
+        device: &str,
+        mutate: impl FnOnce(&mut recvault_core::job::UploadJobV1),
+    ) -> recvault_core::UploadJob {
         let mut wire = self.station.prepare(path, &Self::file_info(device)).await.expect("prepare");
-        wire.recorded_start = Some(recorded_start);
-        wire.station_time = docked;
-        wire.device_time = docked;
         mutate(&mut wire);
         let job = recvault_core::UploadJob::new(wire).expect("valid job");
         self.station.stage(path, &job).await.expect("stage");
         self.station.post_raw(job.job_id(), &job.to_json()).await.expect("post");
         job
+    }
+
+    /// Generates a recording (`seed` makes its bytes), archives it with its job changed by
+    /// `mutate` (unit, activity, times; a worker must be running) and returns its recording id.
+    pub async fn archive_recording(&self, seed: u64, mutate: impl FnOnce(&mut recvault_core::job::UploadJobV1)) -> i64 {
+        let (path, _) = self.fixture(&format!("rec-{seed}.mp4"), &RecordingSpec { seed, ..RecordingSpec::default() });
+        let job = self.submit_with(&path, &format!("DSJ-{seed}"), mutate).await;
+        assert_eq!(self.wait_for_job(job.job_id(), Duration::from_secs(120)).await, "archived", "seed {seed}");
+        self.recording_of(job.job_id()).await
     }
 
     /// Live findings of a recording, by kind code.
@@ -383,6 +412,28 @@ impl TestEnv {
         out
     }
 
+    /// A queue of this test's own bound to the events exchange for `routing_key` (a case
+    /// system's subscription); read it with [`TestEnv::take_all`].
+    pub async fn bind_events(&self, routing_key: &str) -> String {
+        let ch = self.amqp.create_channel().await.expect("channel");
+        let name = format!("{}.test-events.{}", self.settings.amqp.prefix, uuid::Uuid::new_v4().simple());
+        ch.queue_declare(name.as_str().into(), lapin::options::QueueDeclareOptions::default(), FieldTable::default())
+            .await
+            .expect("declare event queue");
+        let exchange = self.broker.topology().events_exchange.clone();
+        ch.queue_bind(
+            name.as_str().into(),
+            exchange.as_str().into(),
+            routing_key.into(),
+            lapin::options::QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .expect("bind event queue");
+        self.extra_queues.lock().expect("lock").push(name.clone());
+        name
+    }
+
     /// Messages ready in the work queue.
     pub async fn work_queue_depth(&self) -> u32 {
         self.broker.depth(&self.broker.topology().work_queue).await.expect("depth").0
@@ -408,12 +459,14 @@ impl TestEnv {
         self.owner.close().await;
         if let Ok(ch) = self.amqp.create_channel().await {
             let t = recvault_queue::Topology::new(&self.settings.amqp.prefix, &self.settings.amqp.retry_delays_ms, 1);
-            let mut queues = vec![t.work_queue, t.dead_queue];
+            let mut queues = vec![t.work_queue, t.dead_queue, t.bundle_queue];
             queues.extend(t.retry_queues.into_iter().map(|q| q.name));
+            queues.extend(t.bundle_retry_queues.into_iter().map(|q| q.name));
+            queues.extend(self.extra_queues.lock().expect("lock").drain(..));
             for q in queues {
                 let _ = ch.queue_delete(q.as_str().into(), QueueDeleteOptions::default()).await;
             }
-            for x in [t.jobs_exchange, t.dead_exchange] {
+            for x in [t.jobs_exchange, t.dead_exchange, t.events_exchange] {
                 let _ = ch.exchange_delete(x.as_str().into(), lapin::options::ExchangeDeleteOptions::default()).await;
             }
         }
@@ -425,6 +478,31 @@ impl TestEnv {
                 .await;
         }
     }
+}
+
+/// `${RECVAULT_STATE:-${XDG_CACHE_HOME:-$HOME/.cache}/recvault}`, where deploy/local/tools.sh
+/// installs the validators (`venv/`, `node/`).
+pub fn state_dir() -> PathBuf {
+    if let Some(s) = std::env::var_os("RECVAULT_STATE").filter(|s| !s.is_empty()) {
+        return PathBuf::from(s);
+    }
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|s| !s.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache"));
+    cache.join("recvault")
+}
+
+/// A program of the validators' virtualenv (`bagit.py`, `openapi-spec-validator`).
+pub fn venv_tool(name: &str) -> PathBuf {
+    let p = state_dir().join("venv/bin").join(name);
+    assert!(p.exists(), "{} missing: run deploy/local/tools.sh", p.display());
+    p
+}
+
+/// The repository's root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root").to_path_buf()
 }
 
 /// The `recvault` binary built next to the test executables (`cargo test --workspace` builds it

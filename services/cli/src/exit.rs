@@ -2,11 +2,11 @@
 //! person) whether to retry: a service that is down now is worth retrying (75, EX_TEMPFAIL);
 //! a configuration that is wrong is not (78, EX_CONFIG); usage errors are clap's 2.
 
+use recvault_config::SettingsError;
 use recvault_db::DbError;
 use recvault_queue::QueueError;
 use recvault_store::StoreError;
 use recvault_worker::run::StartError;
-use recvault_worker::settings::SettingsError;
 
 /// EX_TEMPFAIL: a service was unreachable or failed; the same command may succeed later.
 pub const TRANSIENT: u8 = 75;

@@ -3,7 +3,6 @@
 
 mod commands;
 mod exit;
-mod logging;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -35,6 +34,13 @@ enum Command {
     Station(Box<commands::station::Command>),
     /// Consume upload jobs: hash, verify, archive, record
     Worker(commands::worker::Args),
+    /// Serve the HTTP API (case systems, administrators, supervisors); OpenAPI at /openapi.json
+    Api(commands::api::Args),
+    /// A local signing key and bearer tokens for the API (demo, tests, small deployments)
+    #[command(subcommand)]
+    Token(commands::token::Command),
+    /// Closed cases whose case-file bundle is late (R19.1(2))
+    Cases(commands::cases::Args),
     /// Create buckets (versioning, Object Lock, lifecycle), apply migrations, declare queues, report store capabilities
     Setup(commands::setup::Args),
     /// The dead-letter queue: list jobs with their reasons, replay them once the cause is fixed
@@ -51,6 +57,9 @@ enum Command {
     Quarantine(commands::recordings::Args),
     /// A device's, officer's or activity's recordings, interruptions, speech and findings (R12.1-R17.1)
     Timeline(commands::timeline::Args),
+    /// Check a case bundle offline (BagIt: structure, Payload-Oxum, every manifest and tag-manifest hash)
+    #[command(name = "verify-bundle")]
+    VerifyBundle(commands::verify_bundle::Args),
     /// Print the JSON Schema of the upload job contract v1
     Schema,
     /// Generate synthetic recorder files with known ground truth
@@ -69,6 +78,8 @@ fn main() -> ExitCode {
         Command::Schema => commands::print_json(&recvault_core::job::json_schema()),
         Command::Fixtures(cmd) => commands::fixtures::run(cmd),
         Command::Eval(args) => commands::eval::run(cli.config.as_deref(), args),
+        Command::Token(cmd) => commands::token::run(cli.config.as_deref(), cmd),
+        Command::VerifyBundle(args) => commands::verify_bundle::run(args),
         command => commands::with_runtime(cli.config.as_deref(), command_runner(command)),
     };
     match result {
@@ -105,6 +116,8 @@ fn command_runner(command: Command) -> commands::Runner {
             match command {
                 Command::Station(cmd) => commands::station::run(settings, *cmd).await,
                 Command::Worker(args) => commands::worker::run(settings, args).await,
+                Command::Api(args) => commands::api::run(settings, args).await,
+                Command::Cases(args) => commands::cases::run(settings, args).await,
                 Command::Setup(args) => commands::setup::run(settings, args).await,
                 Command::Staging(cmd) => commands::staging::run(settings, cmd).await,
                 Command::Reconcile(args) => commands::reconcile::run(settings, args).await,
@@ -112,7 +125,12 @@ fn command_runner(command: Command) -> commands::Runner {
                 Command::Recordings(args) => commands::recordings::run(settings, args).await,
                 Command::Quarantine(args) => commands::recordings::run_quarantine(settings, args).await,
                 Command::Timeline(args) => commands::timeline::run(settings, args).await,
-                Command::Probe(_) | Command::Schema | Command::Fixtures(_) | Command::Eval(_) => {
+                Command::Probe(_)
+                | Command::Schema
+                | Command::Fixtures(_)
+                | Command::Eval(_)
+                | Command::Token(_)
+                | Command::VerifyBundle(_) => {
                     unreachable!("run without a runtime")
                 }
             }

@@ -429,6 +429,16 @@ pub fn check_station_id(s: &str) -> Result<(), JobError> {
     check_id("station_id", s)
 }
 
+/// An identifier (case id, unit, ...) by the contract's rule, refused naming `field`.
+pub fn check_identifier(field: &'static str, s: &str) -> Result<(), JobError> {
+    check_id(field, s)
+}
+
+/// Free text (a reason, a party's name) by the contract's rule, refused naming `field`.
+pub fn check_free_text(field: &'static str, s: &str) -> Result<(), JobError> {
+    check_text(field, s)
+}
+
 fn check_id(field: &'static str, s: &str) -> Result<(), JobError> {
     if s.is_empty() || s.len() > MAX_ID_LEN {
         return Err(invalid(field, format!("must be 1 to {MAX_ID_LEN} characters")));
@@ -580,10 +590,16 @@ pub fn json_schema() -> serde_json::Value {
     v
 }
 
-fn drop_integer_formats(v: &mut serde_json::Value) {
+pub(crate) fn drop_integer_formats(v: &mut serde_json::Value) {
     match v {
         serde_json::Value::Object(m) => {
-            if m.get("type").and_then(|t| t.as_str()) == Some("integer") {
+            // `"type": "integer"`, or `["integer", "null"]` for an optional one.
+            let integer = match m.get("type") {
+                Some(serde_json::Value::String(t)) => t == "integer",
+                Some(serde_json::Value::Array(ts)) => ts.iter().any(|t| t == "integer"),
+                _ => false,
+            };
+            if integer {
                 m.remove("format");
             }
             m.values_mut().for_each(drop_integer_formats);

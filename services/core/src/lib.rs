@@ -4,6 +4,8 @@
 //! recording is taken here, from plain data, so it can be tested exhaustively and explained.
 //!
 //! # Layout
+//! - [`access`]: roles, principals and the decision table every API route checks.
+//! - [`cases`]: R19.1(2) case closures, bundle states and deadlines, bundle jobs and events.
 //! - [`job`]: upload job contract v1, what a docking station posts (checking constructors only).
 //! - [`contract`]: worked examples of the contract, valid and refused, for vendors and tests.
 //! - [`taxonomy`]: the R7.1 event types and their categories.
@@ -17,8 +19,10 @@
 //! - [`reconcile`]: what the database records against what the archive shows (R21.1).
 //! - [`text`]: escaping of untrusted text on its way to logs and message headers.
 
+pub mod access;
 pub mod analysis;
 pub mod calendar;
+pub mod cases;
 pub mod contract;
 pub mod deadlines;
 pub mod finding;

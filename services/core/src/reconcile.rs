@@ -20,8 +20,19 @@ pub struct Expected {
     pub lock_until: Option<DateTime<Utc>>,
     pub legal_hold: bool,
     pub size: u64,
-    /// BLAKE3 (hex) of the bytes, as the object's metadata must claim.
-    pub blake3_hex: String,
+    /// What the bytes must hash to.
+    pub claim: Claim,
+}
+
+/// How an object's content is checked without trusting its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// BLAKE3 (hex) of the bytes, as the object's metadata must claim (recordings, quarantined
+    /// files: written by the worker that hashed them).
+    Blake3Metadata(String),
+    /// SHA-256 (hex) of the bytes, read back and hashed (case-file bundles, R19.1(2): the digest
+    /// a case system was given).
+    Sha256(String),
 }
 
 /// What the store shows for that object.
@@ -36,7 +47,10 @@ pub struct Observed {
     pub lock_until: Option<DateTime<Utc>>,
     pub legal_hold: bool,
     pub size: u64,
+    /// The BLAKE3 the object's metadata claims.
     pub blake3_hex: Option<String>,
+    /// SHA-256 of the bytes, where they were read back (a [`Claim::Sha256`]).
+    pub sha256_hex: Option<String>,
 }
 
 /// One disagreement. Codes are stable (JSON report, finding fingerprints).
@@ -120,7 +134,11 @@ pub fn compare(expected: &Expected, observed: &Observed) -> Vec<DriftKind> {
     if expected.legal_hold && !observed.legal_hold {
         out.push(DriftKind::HoldLifted);
     }
-    if observed.size != expected.size || observed.blake3_hex.as_deref() != Some(expected.blake3_hex.as_str()) {
+    let claimed = match &expected.claim {
+        Claim::Blake3Metadata(h) => observed.blake3_hex.as_deref() == Some(h.as_str()),
+        Claim::Sha256(h) => observed.sha256_hex.as_deref() == Some(h.as_str()),
+    };
+    if observed.size != expected.size || !claimed {
         out.push(DriftKind::Content);
     }
     out
@@ -144,7 +162,7 @@ mod tests {
             lock_until: Some(t0()),
             legal_hold: false,
             size: 100,
-            blake3_hex: "ab".repeat(32),
+            claim: Claim::Blake3Metadata("ab".repeat(32)),
         }
     }
 
@@ -158,6 +176,7 @@ mod tests {
             legal_hold: false,
             size: 100,
             blake3_hex: Some("ab".repeat(32)),
+            sha256_hex: None,
         }
     }
 
@@ -208,6 +227,32 @@ mod tests {
         for (o, want) in cases {
             assert_eq!(compare(&e, &o), want, "{o:?}");
         }
+    }
+
+    #[test]
+    fn a_bundle_is_checked_by_the_sha256_of_its_bytes() {
+        let e = Expected { tag: "permanent", claim: Claim::Sha256("cd".repeat(32)), ..expected() };
+        let read = Observed {
+            tag: Some("permanent".into()),
+            blake3_hex: None,
+            sha256_hex: Some("cd".repeat(32)),
+            ..agreeing()
+        };
+        assert_eq!(compare(&e, &read), vec![]);
+        assert_eq!(
+            compare(&e, &Observed { sha256_hex: Some("ce".repeat(32)), ..read.clone() }),
+            vec![DriftKind::Content]
+        );
+        assert_eq!(
+            compare(&e, &Observed { sha256_hex: None, ..read.clone() }),
+            vec![DriftKind::Content],
+            "not read: not proven"
+        );
+        // a BLAKE3 claim in the metadata does not stand in for the bytes' SHA-256
+        assert_eq!(
+            compare(&e, &Observed { sha256_hex: None, blake3_hex: Some("cd".repeat(32)), ..read }),
+            vec![DriftKind::Content]
+        );
     }
 
     #[test]

@@ -64,12 +64,26 @@ impl RetentionClass {
     pub fn raise_to(self, requested: RetentionClass) -> RetentionClass {
         self.max(requested)
     }
+
+    /// R19.1: a person's request to change the class: a raise (or the same class, a no-op) is
+    /// granted; a lower class is refused, never silently applied.
+    pub fn request(self, requested: RetentionClass) -> Result<RetentionClass, Lowering> {
+        if requested < self { Err(Lowering { current: self, requested }) } else { Ok(requested) }
+    }
 }
 
 impl fmt::Display for RetentionClass {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.code())
     }
+}
+
+/// R19.1: a request to lower a retention class, refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the retention of a recording can only be raised (R19.1): it is {current}, {requested} would lower it")]
+pub struct Lowering {
+    pub current: RetentionClass,
+    pub requested: RetentionClass,
 }
 
 /// Object Lock settings for a class.
@@ -109,6 +123,23 @@ pub fn decide(activity: &ActivityV1) -> RetentionDecision {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn r19_1_a_request_can_raise_or_keep_a_class_never_lower_it() {
+        use RetentionClass::*;
+        for current in RetentionClass::ALL {
+            for requested in RetentionClass::ALL {
+                let r = current.request(requested);
+                if requested >= current {
+                    assert_eq!(r, Ok(requested));
+                } else {
+                    assert_eq!(r, Err(Lowering { current, requested }));
+                    assert!(r.unwrap_err().to_string().contains("only be raised"));
+                }
+            }
+        }
+        assert_eq!(Permanent.request(TwoYears).unwrap_err().requested, TwoYears);
+    }
     use crate::taxonomy::{EventCategory, EventType};
 
     fn activity(event: Option<EventType>, case: bool, disputed: bool, emergency: bool) -> ActivityV1 {

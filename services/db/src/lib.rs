@@ -7,15 +7,19 @@
 //!
 //! # Layout
 //! - [`records`]: the rows written by the worker.
+//! - [`cases`]: case closures, bundles and their download links (R19.1(2), R21.1).
 //! - [`analysis`]: the activity a new recording belongs to, recomputed in the same transaction.
 //! - [`queries`]: reads for the CLI and the tests.
+//! - [`search`]: the typed read side of recordings (R18.1), keyset-paginated, for the CLI and the API.
 //! - [`reconcile`]: recorded archive objects, drift findings and reconcile runs (R21.1).
 //! - `migrations/`: the schema (embedded; applied by [`Db::migrate`]).
 
 pub mod analysis;
+pub mod cases;
 pub mod queries;
 pub mod reconcile;
 pub mod records;
+pub mod search;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -27,7 +31,9 @@ use std::time::Duration;
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 pub use analysis::AnalysisOutcome;
-pub use records::{ArchiveLocation, CompletedJob, ContentTx, NewQuarantine, NewRecording, Quarantined, Recorded};
+pub use records::{
+    ArchiveLocation, CompletedJob, ContentTx, NewQuarantine, NewRecording, Quarantined, Recorded, RecordedProtection,
+};
 
 /// `[database]` in `pipeline-config/recvault.toml`.
 #[derive(Debug, Clone, Deserialize)]
@@ -143,6 +149,12 @@ impl Db {
             })?;
         let have = have.unwrap_or(0);
         if have < need { Err(DbError::SchemaBehind { have, need }) } else { Ok(()) }
+    }
+
+    /// A round trip to Postgres (readiness).
+    pub async fn ping(&self) -> Result<(), DbError> {
+        sqlx::query("select 1").execute(&self.pool).await?;
+        Ok(())
     }
 
     pub fn pool(&self) -> &PgPool {

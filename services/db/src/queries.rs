@@ -23,12 +23,20 @@ pub struct RecordingRow {
     pub legal_hold: bool,
     pub lock_until: Option<DateTime<Utc>>,
     pub job_id: String,
+    pub station_id: String,
+    pub unit: String,
+    pub squad: Option<String>,
     pub device_id: String,
     pub officer_ids: Vec<String>,
     pub original_name: String,
+    pub activity_id: Option<String>,
     pub event_type: Option<String>,
+    pub party: Option<String>,
+    pub location: Option<String>,
+    pub case_id: Option<String>,
     pub clock_offset_ms: i64,
     pub recorded_start: Option<DateTime<Utc>>,
+    pub recorded_end: Option<DateTime<Utc>>,
     pub duration_ms: i64,
     pub declared_duration_ms: Option<i64>,
     pub archived_at: DateTime<Utc>,
@@ -50,13 +58,39 @@ pub struct QuarantineRow {
     pub id: i64,
     pub job_id: String,
     pub blake3: String,
+    pub sha256: String,
     pub size_bytes: i64,
     pub bucket: String,
     pub key: String,
+    pub version_id: Option<String>,
     pub reason_code: String,
     pub reason: String,
+    pub station_id: String,
     pub device_id: String,
+    pub unit: Option<String>,
+    pub original_name: Option<String>,
     pub created_at: DateTime<Utc>,
+}
+
+pub(crate) fn quarantine_row(r: &sqlx::postgres::PgRow) -> QuarantineRow {
+    let Json(job): Json<serde_json::Value> = r.get("job");
+    QuarantineRow {
+        id: r.get("id"),
+        job_id: r.get("job_id"),
+        blake3: hex_of(r, "blake3"),
+        sha256: hex_of(r, "sha256"),
+        size_bytes: r.get("size_bytes"),
+        bucket: r.get("bucket"),
+        key: r.get("key"),
+        version_id: r.get("version_id"),
+        reason_code: r.get("reason_code"),
+        reason: r.get("reason"),
+        station_id: r.get("station_id"),
+        device_id: r.get("device_id"),
+        unit: job.get("unit").and_then(|u| u.as_str()).map(str::to_string),
+        original_name: job.get("original_name").and_then(|u| u.as_str()).map(str::to_string),
+        created_at: r.get("created_at"),
+    }
 }
 
 /// Which activities `recvault timeline` shows.
@@ -68,6 +102,8 @@ pub struct TimelineFilter {
     pub activity: Option<String>,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
+    /// The activity holding this recording.
+    pub recording: Option<i64>,
     pub limit: i64,
 }
 
@@ -136,54 +172,15 @@ pub struct CommittedSource {
 }
 
 impl Db {
-    /// Most recently archived recordings first. `job_id` narrows to the recording a job produced.
+    /// Most recent recordings first (R18.1 search order). `job_id` narrows to the recording a job
+    /// produced.
     pub async fn recordings(&self, limit: i64, job_id: Option<&str>) -> Result<Vec<RecordingRow>, DbError> {
-        let rows = sqlx::query(
-            "select r.*, (select count(*) from ingest_jobs j where j.recording_id = r.id) as jobs from recordings r \
-             where $2::text is null or r.id = (select recording_id from ingest_jobs where job_id = $2) \
-             order by r.archived_at desc, r.id desc limit $1",
-        )
-        .bind(limit)
-        .bind(job_id)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in rows {
-            let id: i64 = r.get("id");
-            let findings = sqlx::query_as::<_, FindingRow>(
-                "select kind, requirement, severity, summary, evidence from findings \
-                 where recording_id = $1 and withdrawn_at is null order by id",
-            )
-            .bind(id)
-            .fetch_all(&self.pool)
-            .await?;
-            out.push(RecordingRow {
-                id,
-                blake3: hex_of(&r, "blake3"),
-                sha256: hex_of(&r, "sha256"),
-                size_bytes: r.get("size_bytes"),
-                archive_key: r.get("archive_key"),
-                archive_version_id: r.get("archive_version_id"),
-                status: r.get("status"),
-                retention_class: r.get("retention_class"),
-                retention_basis: r.get("retention_basis"),
-                legal_hold: r.get("legal_hold"),
-                lock_until: r.get("lock_until"),
-                job_id: r.get("job_id"),
-                device_id: r.get("device_id"),
-                officer_ids: r.get("officer_ids"),
-                original_name: r.get("original_name"),
-                event_type: r.get("event_type"),
-                clock_offset_ms: r.get("clock_offset_ms"),
-                recorded_start: r.get("recorded_start"),
-                duration_ms: r.get("duration_ms"),
-                declared_duration_ms: r.get("declared_duration_ms"),
-                archived_at: r.get("archived_at"),
-                jobs: r.get("jobs"),
-                findings,
-            });
-        }
-        Ok(out)
+        let q = crate::search::RecordingQuery {
+            job_id: job_id.map(str::to_string),
+            limit: u32::try_from(limit).unwrap_or(crate::search::MAX_PAGE),
+            ..crate::search::RecordingQuery::default()
+        };
+        Ok(self.search_recordings(&q).await?.items)
     }
 
     /// Most recent quarantined files first.
@@ -195,21 +192,7 @@ impl Db {
         .bind(job_id)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| QuarantineRow {
-                id: r.get("id"),
-                job_id: r.get("job_id"),
-                blake3: hex_of(&r, "blake3"),
-                size_bytes: r.get("size_bytes"),
-                bucket: r.get("bucket"),
-                key: r.get("key"),
-                reason_code: r.get("reason_code"),
-                reason: r.get("reason"),
-                device_id: r.get("device_id"),
-                created_at: r.get("created_at"),
-            })
-            .collect())
+        Ok(rows.iter().map(quarantine_row).collect())
     }
 
     /// Every attempt at a job, oldest first.
@@ -229,6 +212,7 @@ impl Db {
                and ($3::text is null or a.activity_id = $3 or a.activity_key = $3) \
                and ($4::timestamptz is null or a.ended_at >= $4) \
                and ($5::timestamptz is null or a.started_at <= $5) \
+               and ($7::bigint is null or $7 = any(a.recording_ids)) \
              order by a.started_at desc, a.id desc limit $6",
         )
         .bind(&f.device)
@@ -237,6 +221,7 @@ impl Db {
         .bind(f.since)
         .bind(f.until)
         .bind(f.limit)
+        .bind(f.recording)
         .fetch_all(&self.pool)
         .await?;
         let mut out = Vec::with_capacity(rows.len());

@@ -7,7 +7,7 @@ use crate::{Db, DbError};
 use chrono::{DateTime, Utc};
 use recvault_core::FindingKind;
 use recvault_core::RetentionClass;
-use recvault_core::reconcile::{DriftKind, Expected};
+use recvault_core::reconcile::{Claim, DriftKind, Expected};
 use serde::Serialize;
 use serde_json::json;
 use sqlx::Row;
@@ -20,6 +20,7 @@ use std::collections::HashSet;
 pub enum RowRef {
     Recording(i64),
     Quarantine(i64),
+    Bundle(uuid::Uuid),
 }
 
 /// A row's archived object, as the database records it.
@@ -87,7 +88,7 @@ impl Db {
                     lock_until: r.get("lock_until"),
                     legal_hold: r.get("legal_hold"),
                     size: u64::try_from(size).unwrap_or(0),
-                    blake3_hex: blake3_hex(&blake3),
+                    claim: Claim::Blake3Metadata(blake3_hex(&blake3)),
                 },
             });
         }
@@ -113,7 +114,33 @@ impl Db {
                     lock_until: None,
                     legal_hold: false,
                     size: u64::try_from(size).unwrap_or(0),
-                    blake3_hex: blake3_hex(&blake3),
+                    claim: Claim::Blake3Metadata(blake3_hex(&blake3)),
+                },
+            });
+        }
+        // Ready bundles (R19.1(2)): permanent, with the lock and hold recorded, and the SHA-256
+        // the case systems were given.
+        let rows = sqlx::query(
+            "select id, bucket, key, version_id, size_bytes, sha256, lock_mode, lock_until, legal_hold \
+             from bundles where state = 'ready' order by created_at",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        for r in rows {
+            let size: Option<i64> = r.get("size_bytes");
+            let sha: Option<Vec<u8>> = r.get("sha256");
+            out.push(RecordedObject {
+                row: RowRef::Bundle(r.get("id")),
+                bucket: r.get::<Option<String>, _>("bucket").unwrap_or_default(),
+                expected: Expected {
+                    key: r.get::<Option<String>, _>("key").unwrap_or_default(),
+                    version_id: r.get("version_id"),
+                    tag: RetentionClass::Permanent.tag(),
+                    lock_mode: r.get("lock_mode"),
+                    lock_until: r.get("lock_until"),
+                    legal_hold: r.get("legal_hold"),
+                    size: size.and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
+                    claim: Claim::Sha256(sha.map(hex::encode).unwrap_or_default()),
                 },
             });
         }

@@ -620,3 +620,83 @@ where
         .await?;
     Ok(())
 }
+
+/// What a recording's row says of its retention and protection (the retention path reads it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedProtection {
+    pub class: RetentionClass,
+    pub unit: String,
+    pub bucket: String,
+    pub key: String,
+    pub version_id: Option<String>,
+    pub lock_mode: Option<String>,
+    pub lock_until: Option<DateTime<Utc>>,
+    pub legal_hold: bool,
+}
+
+impl Db {
+    pub async fn recorded_protection(&self, recording_id: i64) -> Result<Option<RecordedProtection>, DbError> {
+        let row = sqlx::query(
+            "select retention_class, unit, archive_bucket, archive_key, archive_version_id, lock_mode, lock_until, legal_hold \
+             from recordings where id = $1",
+        )
+        .bind(recording_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            let class: String = r.get("retention_class");
+            Ok(RecordedProtection {
+                class: RetentionClass::from_code(&class)
+                    .ok_or_else(|| DbError::Corrupt(format!("retention_class {class:?}")))?,
+                unit: r.get("unit"),
+                bucket: r.get("archive_bucket"),
+                key: r.get("archive_key"),
+                version_id: r.get("archive_version_id"),
+                lock_mode: r.get("lock_mode"),
+                lock_until: r.get("lock_until"),
+                legal_hold: r.get("legal_hold"),
+            })
+        })
+        .transpose()
+    }
+
+    /// R19.1: records a raise of a recording's class (and the protection the store now has),
+    /// through the database's raise-only functions, with who did it and why; one transaction.
+    /// Returns the class before.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn record_retention_raise(
+        &self,
+        recording_id: i64,
+        class: RetentionClass,
+        basis: &str,
+        actor: &str,
+        lock_mode: Option<&str>,
+        lock_until: Option<DateTime<Utc>>,
+        legal_hold: bool,
+    ) -> Result<RetentionClass, DbError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("select set_config('recvault.actor', $1, true), set_config('recvault.reason', $2, true)")
+            .bind(actor)
+            .bind(basis)
+            .execute(&mut *tx)
+            .await?;
+        let before: String = sqlx::query_scalar("select recvault_raise_retention($1, $2, $3, null, $4)")
+            .bind(recording_id)
+            .bind(class.code())
+            .bind(basis)
+            .bind(legal_hold)
+            .fetch_one(&mut *tx)
+            .await?;
+        if let (Some(mode), Some(until)) = (lock_mode, lock_until) {
+            sqlx::query("select recvault_raise_lock($1, $2, $3, $4)")
+                .bind(recording_id)
+                .bind(mode)
+                .bind(until)
+                .bind(legal_hold)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        RetentionClass::from_code(&before).ok_or_else(|| DbError::Corrupt(format!("retention_class {before:?}")))
+    }
+}

@@ -1,7 +1,7 @@
 //! Connection, idempotent declaration, the confirmed publisher and the manual-ack consumer.
 
 use crate::delivery::{JobDelivery, headers};
-use crate::topology::{Topology, UPLOAD_ROUTING_KEY, long_string, short};
+use crate::topology::{BUNDLE_ROUTING_KEY, Topology, UPLOAD_ROUTING_KEY, long_string, short};
 use crate::{QueueError, amqp};
 use futures_util::StreamExt;
 use lapin::Confirmation;
@@ -83,29 +83,33 @@ impl Broker {
             .await
             .map_err(amqp("exchange.declare dead"))?;
         let q = QueueDeclareOptions { durable: true, ..QueueDeclareOptions::default() };
-        ch.queue_declare(short(&t.work_queue), q, t.work_queue_args()).await.map_err(amqp("queue.declare work"))?;
-        ch.queue_bind(
-            short(&t.work_queue),
-            short(&t.jobs_exchange),
-            short(UPLOAD_ROUTING_KEY),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .map_err(amqp("queue.bind work"))?;
-        ch.queue_declare(short(&t.dead_queue), q, t.dead_queue_args()).await.map_err(amqp("queue.declare dead"))?;
-        ch.queue_bind(
-            short(&t.dead_queue),
-            short(&t.dead_exchange),
-            short(""),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .map_err(amqp("queue.bind dead"))?;
-        for r in t.distinct_retry_queues() {
-            ch.queue_declare(short(&r.name), q, t.retry_queue_args(r)).await.map_err(amqp("queue.declare retry"))?;
+        // A durable queue bound to an exchange by one routing key.
+        let bound = async |queue: &str, args: FieldTable, exchange: &str, key: &str| -> Result<(), QueueError> {
+            ch.queue_declare(short(queue), q, args).await.map_err(amqp("queue.declare"))?;
+            ch.queue_bind(
+                short(queue),
+                short(exchange),
+                short(key),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(amqp("queue.bind"))?;
+            Ok(())
+        };
+        bound(&t.work_queue, t.work_queue_args(), &t.jobs_exchange, UPLOAD_ROUTING_KEY).await?;
+        bound(&t.dead_queue, t.dead_queue_args(), &t.dead_exchange, "").await?;
+        for (r, key) in t.all_retry_queues() {
+            ch.queue_declare(short(&r.name), q, t.retry_queue_args(r, key))
+                .await
+                .map_err(amqp("queue.declare retry"))?;
         }
+        // Bundle jobs: a lane of their own with the same guarantees as uploads.
+        bound(&t.bundle_queue, t.work_queue_args(), &t.jobs_exchange, BUNDLE_ROUTING_KEY).await?;
+        // Events for case systems, which bind their own queues.
+        ch.exchange_declare(short(&t.events_exchange), ExchangeKind::Topic, durable, FieldTable::default())
+            .await
+            .map_err(amqp("exchange.declare events"))?;
         let _ = ch.close(200, short("declared")).await;
         Ok(())
     }
@@ -120,11 +124,16 @@ impl Broker {
     /// Starts consuming the work queue with manual acks and `prefetch` unacknowledged deliveries at
     /// most, which bounds the jobs a worker holds to its concurrency.
     pub async fn consume(&self, prefetch: u16, tag: &str) -> Result<JobConsumer, QueueError> {
+        self.consume_from(&self.topology.work_queue.clone(), prefetch, tag).await
+    }
+
+    /// The same on another queue of the topology (the bundle queue).
+    pub async fn consume_from(&self, queue: &str, prefetch: u16, tag: &str) -> Result<JobConsumer, QueueError> {
         let channel = self.conn.create_channel().await.map_err(amqp("channel.open"))?;
         channel.basic_qos(prefetch, BasicQosOptions::default()).await.map_err(amqp("basic.qos"))?;
         let inner = channel
             .basic_consume(
-                short(&self.topology.work_queue),
+                short(queue),
                 short(tag),
                 BasicConsumeOptions { no_ack: false, ..BasicConsumeOptions::default() },
                 FieldTable::default(),
@@ -198,12 +207,51 @@ impl Publisher {
         self.confirmed(&self.topology.jobs_exchange, UPLOAD_ROUTING_KEY, body, props).await
     }
 
+    /// A bundle job (R19.1(2)), identified by the bundle id, confirmed by the broker.
+    pub async fn publish_bundle_job(&self, bundle_id: &str, body: &[u8]) -> Result<(), QueueError> {
+        let props = BasicProperties::default()
+            .with_delivery_mode(2)
+            .with_content_type(short("application/json"))
+            .with_message_id(short(bundle_id));
+        self.confirmed(&self.topology.jobs_exchange, BUNDLE_ROUTING_KEY, body, props).await
+    }
+
+    /// An event for case systems (`bundle.ready`, `bundle.failed`), persistent and confirmed. Not
+    /// mandatory: an event nobody has bound a queue to yet is not an error.
+    pub async fn publish_event(&self, routing_key: &str, message_id: &str, body: &[u8]) -> Result<(), QueueError> {
+        let props = BasicProperties::default()
+            .with_delivery_mode(2)
+            .with_content_type(short("application/json"))
+            .with_message_id(short(message_id))
+            .with_type(short(routing_key));
+        let confirm = self
+            .channel
+            .basic_publish(
+                short(&self.topology.events_exchange),
+                short(routing_key),
+                BasicPublishOptions::default(),
+                body,
+                props,
+            )
+            .await
+            .map_err(amqp("basic.publish"))?
+            .await
+            .map_err(amqp("publisher confirm"))?;
+        match confirm {
+            Confirmation::Nack(_) => {
+                Err(QueueError::Nacked(format!("{}/{routing_key}", self.topology.events_exchange)))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Sends a job to the delayed-retry queue for its `retry`th retry (0-based), counting it in a
-    /// header. The caller acknowledges the original afterwards.
+    /// header; the retry queue is the one of the job's lane (uploads or bundles). The caller
+    /// acknowledges the original afterwards.
     pub async fn publish_retry(&self, d: &JobDelivery, retry: u32, reason: &str) -> Result<(), QueueError> {
         let q = self
             .topology
-            .retry_queue(retry)
+            .retry_queue_for(d.routing_key(), retry)
             .ok_or_else(|| QueueError::Unroutable("retry queue (none configured)".into()))?;
         let mut h = d.headers().clone();
         h.insert(short(headers::RETRIES), AMQPValue::LongUInt(retry + 1));
@@ -217,7 +265,7 @@ impl Publisher {
     pub async fn publish_wait(&self, d: &JobDelivery, reason: &str) -> Result<(), QueueError> {
         let q = self
             .topology
-            .retry_queue(0)
+            .retry_queue_for(d.routing_key(), 0)
             .ok_or_else(|| QueueError::Unroutable("retry queue (none configured)".into()))?;
         let mut h = d.headers().clone();
         h.insert(short(headers::WAITS), AMQPValue::LongUInt(d.waits() + 1));
@@ -231,6 +279,10 @@ impl Publisher {
         let mut h = d.headers().clone();
         h.insert(short(headers::REASON), long_string(&escape_truncated(code, 100)));
         h.insert(short(headers::DETAIL), long_string(&escape_truncated(detail, 1000)));
+        // A replay sends it back where it came from (uploads or bundles).
+        if !h.contains_key(headers::ROUTING_KEY) {
+            h.insert(short(headers::ROUTING_KEY), long_string(d.routing_key()));
+        }
         let props = d.properties().clone().with_headers(h).with_delivery_mode(2);
         self.confirmed(&self.topology.dead_exchange, "", d.body(), props).await
     }

@@ -10,7 +10,7 @@
 //! a loss.
 
 use crate::delivery::headers;
-use crate::topology::{UPLOAD_ROUTING_KEY, long_string, short};
+use crate::topology::{BUNDLE_ROUTING_KEY, UPLOAD_ROUTING_KEY, long_string, short};
 use crate::{Broker, QueueError, amqp};
 use lapin::options::{BasicAckOptions, BasicGetOptions, BasicNackOptions, BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable};
@@ -43,6 +43,8 @@ pub struct DeadLetter {
     pub detail: Option<String>,
     /// Times it was replayed before.
     pub replays: u32,
+    /// The lane it goes back to (`upload.v1`, `bundle.v1`).
+    pub routing_key: String,
     #[serde(skip)]
     pub body: Vec<u8>,
     #[serde(skip)]
@@ -91,6 +93,12 @@ impl DeadLetter {
             reason: escape_truncated(&reason_of(&h), 200),
             detail: h.inner().get(headers::DETAIL).and_then(text).map(|d| escape_truncated(&d, 1000)),
             replays: uint(h.inner().get(headers::REPLAYS)),
+            routing_key: h
+                .inner()
+                .get(headers::ROUTING_KEY)
+                .and_then(text)
+                .filter(|k| k == UPLOAD_ROUTING_KEY || k == BUNDLE_ROUTING_KEY)
+                .unwrap_or_else(|| UPLOAD_ROUTING_KEY.to_string()),
             body,
             properties,
         }
@@ -179,11 +187,11 @@ impl Broker {
         h.insert(short(headers::REPLAYED_BY), long_string(&escape_truncated(by, 200)));
         h.insert(short(headers::REPLAY_REASON), long_string(&escape_truncated(why, 1000)));
         let props = letter.properties.clone().with_headers(h).with_delivery_mode(2);
-        let target = format!("{}/{UPLOAD_ROUTING_KEY}", self.topology().jobs_exchange);
+        let target = format!("{}/{}", self.topology().jobs_exchange, letter.routing_key);
         let confirm = publisher
             .basic_publish(
                 short(&self.topology().jobs_exchange),
-                short(UPLOAD_ROUTING_KEY),
+                short(&letter.routing_key),
                 BasicPublishOptions { mandatory: true, ..BasicPublishOptions::default() },
                 &letter.body,
                 props,

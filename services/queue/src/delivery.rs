@@ -25,6 +25,8 @@ pub mod headers {
     pub const REPLAY_REASON: &str = "x-recvault-replay-reason";
     /// Times a job was replayed from the dead-letter queue.
     pub const REPLAYS: &str = "x-recvault-replays";
+    /// The routing key a dead-lettered job came with (its lane), so a replay sends it back there.
+    pub const ROUTING_KEY: &str = "x-recvault-routing-key";
 }
 
 /// A job received from the work queue. Dropping it without settling leaves it unacknowledged
@@ -50,6 +52,11 @@ impl JobDelivery {
 
     pub fn headers(&self) -> &FieldTable {
         self.inner.properties.headers().as_ref().unwrap_or(&self.empty)
+    }
+
+    /// The routing key it was published with (a retried job keeps its lane's key).
+    pub fn routing_key(&self) -> &str {
+        self.inner.routing_key.as_str()
     }
 
     pub fn message_id(&self) -> Option<&str> {

@@ -19,6 +19,7 @@
 //!   and hashed, upload with Content-MD5 where the copy did not give the verified bytes).
 //! - [`capabilities`]: the behaviour probe and the archive bucket check.
 //! - [`setup`]: bucket creation and the lifecycle rule.
+//! - [`upload`]: streaming multipart uploads of objects recvault makes (bundles), per-part Content-MD5.
 
 pub mod archive;
 pub mod capabilities;
@@ -26,12 +27,14 @@ pub mod config;
 pub mod error;
 pub mod objects;
 pub mod setup;
+pub mod upload;
 
 pub use archive::{ArchiveRequest, ArchivedObject, Placement};
 pub use capabilities::{Capabilities, Capability, expiry_rule};
 pub use config::{LockMode, StoreConfig};
 pub use error::StoreError;
 pub use objects::{ObjectHead, Protection, StagedRead, VersionEntry};
+pub use upload::{MultipartUpload, UploadedPart};
 
 /// The object store: one S3 client and the bucket layout.
 #[derive(Debug, Clone)]

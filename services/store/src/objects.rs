@@ -97,18 +97,52 @@ pub(crate) fn tag_query(tags: &[(String, String)]) -> String {
         .join("&")
 }
 
+/// A hash fed on a blocking thread.
+trait StreamDigest: Send + 'static {
+    type Out: Send + 'static;
+    fn update(&mut self, bytes: &[u8]);
+    fn finish(self) -> Self::Out;
+}
+
+impl StreamDigest for blake3::Hasher {
+    type Out = Blake3Hash;
+    fn update(&mut self, bytes: &[u8]) {
+        blake3::Hasher::update(self, bytes);
+    }
+    fn finish(self) -> Blake3Hash {
+        Blake3Hash(*self.finalize().as_bytes())
+    }
+}
+
+impl StreamDigest for sha2::Sha256 {
+    type Out = [u8; 32];
+    fn update(&mut self, bytes: &[u8]) {
+        sha2::Digest::update(self, bytes);
+    }
+    fn finish(self) -> [u8; 32] {
+        sha2::Digest::finalize(self).into()
+    }
+}
+
 /// Hashes a byte stream with BLAKE3 on a blocking thread (never on the async workers); returns
 /// the size and the hash.
-pub(crate) async fn hash_stream(mut body: ByteStream, op: &'static str) -> Result<(u64, Blake3Hash), StoreError> {
+pub(crate) async fn hash_stream(body: ByteStream, op: &'static str) -> Result<(u64, Blake3Hash), StoreError> {
+    digest_stream(body, op, blake3::Hasher::new()).await
+}
+
+async fn digest_stream<D: StreamDigest>(
+    mut body: ByteStream,
+    op: &'static str,
+    mut digest: D,
+) -> Result<(u64, D::Out), StoreError> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(HASH_CHANNEL_DEPTH);
     let hasher = tokio::task::spawn_blocking(move || {
-        let mut h = blake3::Hasher::new();
         let mut size = 0u64;
         while let Some(chunk) = rx.blocking_recv() {
             size += chunk.len() as u64;
-            h.update(&chunk);
+            digest.update(&chunk);
         }
-        (size, Blake3Hash(*h.finalize().as_bytes()))
+        (size, digest.finish())
     });
     let mut streamed = Ok(());
     loop {
@@ -157,6 +191,11 @@ impl Store {
         key: &str,
         version: Option<&str>,
     ) -> Result<(u64, Blake3Hash), StoreError> {
+        hash_stream(self.body_of(bucket, key, version).await?, "GetObject body").await
+    }
+
+    /// The body of one version of an object (the current one without `version`).
+    async fn body_of(&self, bucket: &str, key: &str, version: Option<&str>) -> Result<ByteStream, StoreError> {
         let out = self
             .client
             .get_object()
@@ -166,7 +205,23 @@ impl Store {
             .send()
             .await
             .map_err(|e| classify("GetObject", bucket, key, e))?;
-        hash_stream(out.body, "GetObject body").await
+        Ok(out.body)
+    }
+
+    /// Reads one version of an object and hashes it with SHA-256 (what a bundle's record claims).
+    pub async fn sha256_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+    ) -> Result<(u64, [u8; 32]), StoreError> {
+        digest_stream(self.body_of(bucket, key, version).await?, "GetObject body", sha2::Sha256::default()).await
+    }
+
+    /// Whether a bucket answers (readiness).
+    pub async fn head_bucket(&self, bucket: &str) -> Result<(), StoreError> {
+        self.client.head_bucket().bucket(bucket).send().await.map_err(|e| classify("HeadBucket", bucket, "", e))?;
+        Ok(())
     }
 
     /// HEAD of the current version of an object; `None` if there is none.
@@ -455,6 +510,30 @@ impl Store {
                 if e.is_not_found() { Ok(()) } else { Err(e) }
             }
         }
+    }
+
+    /// A short-lived link to one version of an object (a bundle download, R21.1): anyone holding
+    /// it can read those bytes until it expires, and nothing else. Returns the URL and its expiry.
+    pub async fn presign_get(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        ttl: std::time::Duration,
+    ) -> Result<(String, DateTime<Utc>), StoreError> {
+        let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(ttl)
+            .map_err(|e| StoreError::Other { op: "presign", detail: e.to_string() })?;
+        let expires = Utc::now() + TimeDelta::from_std(ttl).unwrap_or_default();
+        let req = self
+            .client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .set_version_id(version.map(str::to_string))
+            .presigned(config)
+            .await
+            .map_err(|e| classify("GetObject (presign)", bucket, key, e))?;
+        Ok((req.uri().to_string(), expires))
     }
 
     /// Removes an object by key alone. Only for buckets recvault owns outright (benchmarks,

@@ -14,7 +14,7 @@
 //!
 //! [`job`] runs the stages for one delivery and decides how to settle it; [`run`] is the consumer
 //! loop with bounded concurrency and graceful shutdown; [`metrics`] declares every metric;
-//! [`settings`] loads the configuration; [`http`] serves `/metrics` and health checks; [`spool`]
+//! the configuration comes from `recvault-config`; [`http`] serves `/metrics` and health checks; [`spool`]
 //! owns the local copies (locked, so workers can share a spool directory) and [`budget`] the room
 //! for them; [`sweep`] removes
 //! staged copies of completed jobs that a worker killed after its ack left behind; [`reconcile`]
@@ -28,11 +28,10 @@ pub mod job;
 pub mod metrics;
 pub mod reconcile;
 pub mod run;
-pub mod settings;
 pub mod spool;
 pub mod sweep;
 pub mod verify;
 
 pub use metrics::Metrics;
+pub use recvault_config::{Settings, WorkerConfig};
 pub use run::{Worker, WorkerDeps};
-pub use settings::{Settings, WorkerConfig};

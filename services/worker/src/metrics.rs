@@ -75,7 +75,7 @@ impl Outcome {
 }
 
 /// Queue roles, for `recvault_queue_messages{queue}`.
-pub const QUEUES: [&str; 3] = ["work", "retry", "dead"];
+pub const QUEUES: [&str; 4] = ["work", "retry", "dead", "bundles"];
 
 /// Pipeline stages, for `recvault_stage_duration_seconds{stage}`.
 pub const STAGES: [&str; 5] = ["fetch", "verify", "archive", "record", "total"];
@@ -102,6 +102,10 @@ pub struct Metrics {
     pub reconcile_last_run: IntGauge,
     /// R17.1: days until the working-day calendar runs out.
     pub calendar_days_remaining: IntGauge,
+    /// Bundle jobs by how they ended (R19.1(2)).
+    pub bundles: IntCounterVec,
+    /// R19.1(2): cases closed more than 30 days ago without a ready bundle.
+    pub bundles_overdue: IntGauge,
 }
 
 /// How an archive version came to be, for `recvault_archive_writes_total{placement}`.
@@ -153,7 +157,7 @@ impl Metrics {
         let queue_messages = IntGaugeVec::new(
             Opts::new(
                 "recvault_queue_messages",
-                "messages waiting, by queue role (work, retry, dead), polled by the worker",
+                "messages waiting, by queue role (work, retry, dead, bundles), polled by the worker",
             ),
             &["queue"],
         )
@@ -191,6 +195,19 @@ impl Metrics {
             "days until the working-day calendar used for R17.1 deadlines runs out (negative: it has)",
         )
         .expect("valid metric");
+        let bundles = IntCounterVec::new(
+            Opts::new("recvault_bundles_total", "case-file bundle jobs (R19.1(2)), by how they ended"),
+            &["outcome"],
+        )
+        .expect("valid metric");
+        let bundles_overdue = IntGauge::new(
+            "recvault_bundles_overdue",
+            "cases closed more than 30 days ago whose case-file bundle is not ready (R19.1(2))",
+        )
+        .expect("valid metric");
+        for o in recvault_bundles::OUTCOMES {
+            bundles.with_label_values(&[o]);
+        }
         let build_info = IntGaugeVec::new(
             Opts::new("recvault_build_info", "the running build; the value is always 1"),
             &["version"],
@@ -203,6 +220,8 @@ impl Metrics {
         for c in [
             Box::new(jobs.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(calendar_days_remaining.clone()),
+            Box::new(bundles.clone()),
+            Box::new(bundles_overdue.clone()),
             Box::new(build_info),
             Box::new(archive_drift.clone()),
             Box::new(reconcile_last_run.clone()),
@@ -252,6 +271,8 @@ impl Metrics {
             archive_drift,
             reconcile_last_run,
             calendar_days_remaining,
+            bundles,
+            bundles_overdue,
         }
     }
 

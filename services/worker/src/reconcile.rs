@@ -1,19 +1,22 @@
 //! `recvault reconcile` (R21.1): every row's archive object is at its recorded version, current,
 //! with the tag its class needs, the recorded lock (mode, and a date no earlier) and hold, and
-//! the bytes the row names; every object version under `recordings/` and `quarantine/` has a row.
+//! the bytes the row names; every object version under `recordings/`, `quarantine/` and the
+//! bundles prefix has a row. Ready case-file bundles (R19.1(2)) are read back and their SHA-256
+//! compared with the one the case systems were given.
 //!
 //! Drift is reported (JSON), kept as critical findings (raised once, withdrawn when gone), recorded
 //! as a run (the worker turns the live count and the last run into metrics, and the alert rules
 //! fire on them). `--repair` only ever raises a tag, a lock or a hold; what it cannot raise back
 //! (a missing or hidden version, other bytes, an unrecorded object) stays reported for a person.
 //!
-//! Cost: one listing of the archive prefixes plus a HEAD and a tag read per row. For archives of
+//! Cost: one listing of the archive prefixes plus a HEAD and a tag read per row, and one full
+//! read of every ready bundle. For archives of
 //! many millions of objects an S3 Inventory report would replace the listing; the comparison in
 //! `recvault_core::reconcile` stays the same.
 
 use chrono::{DateTime, Utc};
 use recvault_core::keys::RECORDINGS_PREFIX;
-use recvault_core::reconcile::{DriftKind, Observed, compare};
+use recvault_core::reconcile::{Claim, DriftKind, Observed, compare};
 use recvault_db::reconcile::{Drift, RecordedObject};
 use recvault_db::{Db, DbError};
 use recvault_store::{Protection, Store, StoreError, VersionEntry};
@@ -51,12 +54,19 @@ impl ReconcileReport {
     }
 }
 
-/// Runs one reconciliation of the archive bucket against Postgres.
-pub async fn reconcile(store: &Store, db: &Db, repair: bool) -> Result<ReconcileReport, ReconcileError> {
+/// Runs one reconciliation of the archive bucket against Postgres; bundles live under
+/// `bundles_prefix` (`[bundles] prefix`).
+pub async fn reconcile(
+    store: &Store,
+    db: &Db,
+    bundles_prefix: &str,
+    repair: bool,
+) -> Result<ReconcileReport, ReconcileError> {
     let started_at = Utc::now();
     let bucket = store.config().archive_bucket.clone();
     let mut listed = store.list_versions(&bucket, RECORDINGS_PREFIX).await?;
     listed.extend(store.list_versions(&bucket, &store.config().quarantine_prefix).await?);
+    listed.extend(store.list_versions(&bucket, bundles_prefix).await?);
     let rows = db.recorded_objects().await?;
     let mut report = ReconcileReport {
         started_at: Some(started_at),
@@ -95,7 +105,7 @@ pub async fn reconcile(store: &Store, db: &Db, repair: bool) -> Result<Reconcile
                 key: v.key.clone(),
                 version_id: v.version_id.clone(),
                 row: None,
-                detail: format!("{} bytes that no recording or quarantine row records", v.size),
+                detail: format!("{} bytes that no recording, quarantine or bundle row records", v.size),
             });
         }
     }
@@ -127,6 +137,14 @@ async fn observe(
         return Ok(Observed::default());
     };
     let tag = store.retention_tag_of(&row.bucket, &e.key, e.version_id.as_deref()).await?;
+    // Bytes are read back only where the claim needs it, and only when the size already agrees.
+    let sha256_hex = match &e.claim {
+        Claim::Sha256(_) if head.size == e.size => {
+            let (_, sha) = store.sha256_object(&row.bucket, &e.key, e.version_id.as_deref()).await?;
+            Some(hex::encode(sha))
+        }
+        _ => None,
+    };
     Ok(Observed {
         exists: true,
         current,
@@ -136,6 +154,7 @@ async fn observe(
         legal_hold: head.legal_hold,
         size: head.size,
         blake3_hex: head.metadata.get(recvault_store::objects::META_BLAKE3).cloned(),
+        sha256_hex,
     })
 }
 
@@ -148,10 +167,16 @@ fn describe(kind: DriftKind, row: &RecordedObject, o: &Observed) -> String {
         DriftKind::LockMode => format!("lock mode {:?}, recorded {:?}", o.lock_mode, e.lock_mode),
         DriftKind::LockShortened => format!("locked until {:?}, recorded {:?}", o.lock_until, e.lock_until),
         DriftKind::HoldLifted => "the recorded legal hold is off".into(),
-        DriftKind::Content => format!(
-            "{} bytes claiming blake3 {:?}; the row records {} bytes, blake3 {}",
-            o.size, o.blake3_hex, e.size, e.blake3_hex
-        ),
+        DriftKind::Content => match &e.claim {
+            Claim::Blake3Metadata(h) => format!(
+                "{} bytes claiming blake3 {:?}; the row records {} bytes, blake3 {h}",
+                o.size, o.blake3_hex, e.size
+            ),
+            Claim::Sha256(h) => format!(
+                "{} bytes hashing to sha-256 {:?}; the bundle records {} bytes, sha-256 {h}",
+                o.size, o.sha256_hex, e.size
+            ),
+        },
         DriftKind::Unrecorded => "no row records it".into(),
     }
 }

@@ -7,7 +7,7 @@
 
 use crate::job::{JobContext, handle};
 use crate::metrics::{Metrics, Outcome};
-use crate::settings::Settings;
+use recvault_config::Settings;
 use recvault_core::calendar::WorkCalendar;
 use recvault_core::deadlines::TimePolicy;
 use recvault_db::{Db, DbError};
@@ -171,6 +171,18 @@ impl Worker {
             time: self.time,
             calendar: self.calendar.clone(),
         });
+        let bundles = Arc::new(recvault_bundles::BundleContext {
+            builder: recvault_bundles::Builder {
+                store: self.deps.store.clone(),
+                db: self.deps.db.clone(),
+                cfg: s.bundles.clone(),
+                object_lock: self.capabilities.has(Capability::ObjectLock),
+            },
+            publisher: ctx.publisher.clone(),
+            max_retries: topology.max_retries(),
+            worker_id: worker_id.clone(),
+            outcomes: self.metrics.bundles.clone(),
+        });
         let ready = Arc::new(AtomicBool::new(false));
         let http_stop = CancellationToken::new();
         let http = self
@@ -179,8 +191,14 @@ impl Worker {
             .map(|l| tokio::spawn(crate::http::serve(l, self.metrics.clone(), ready.clone(), http_stop.clone())));
 
         let mut consumer = self.deps.broker.consume(s.worker.concurrency, &worker_id).await?;
+        let mut bundle_consumer = self
+            .deps
+            .broker
+            .consume_from(&topology.bundle_queue, s.bundles.concurrency, &format!("{worker_id}-bundles"))
+            .await?;
         ready.store(true, Ordering::Relaxed);
         info!(worker_id, concurrency = s.worker.concurrency, queue = topology.work_queue, "consuming");
+        info!(concurrency = s.bundles.concurrency, queue = topology.bundle_queue, "building bundles");
 
         let hard_stop = CancellationToken::new();
         let mut tasks = JoinSet::new();
@@ -216,6 +234,30 @@ impl Worker {
                         break;
                     }
                 },
+                d = bundle_consumer.next() => match d {
+                    Some(Ok(d)) => {
+                        last_activity = tokio::time::Instant::now();
+                        let bundles = bundles.clone();
+                        let hard_stop = hard_stop.clone();
+                        tasks.spawn(async move {
+                            tokio::select! {
+                                biased;
+                                // A bundle cut short is rebuilt from scratch on redelivery (its
+                                // unfinished upload is aborted first).
+                                _ = hard_stop.cancelled() => { let _ = d.requeue().await; }
+                                _ = recvault_bundles::handle(&bundles, &d) => {}
+                            }
+                        });
+                    }
+                    Some(Err(e)) => {
+                        error!(error = %e, "bundle consumer failed");
+                        break;
+                    }
+                    None => {
+                        warn!("the broker closed the bundle consumer");
+                        break;
+                    }
+                },
                 Some(joined) = tasks.join_next() => {
                     last_activity = tokio::time::Instant::now();
                     if let Err(e) = joined {
@@ -236,7 +278,7 @@ impl Worker {
             }
         }
         ready.store(false, Ordering::Relaxed);
-        self.drain(consumer, tasks, hard_stop).await;
+        self.drain(vec![consumer, bundle_consumer], tasks, hard_stop).await;
         http_stop.cancel();
         if let Some(h) = http {
             let _ = h.await;
@@ -253,15 +295,20 @@ impl Worker {
             |q: String| async move { self.deps.broker.depth(&q).await.map(|(n, _)| i64::from(n)).unwrap_or(-1) };
         let work = depth(t.work_queue.clone()).await;
         let dead = depth(t.dead_queue.clone()).await;
+        let bundles = depth(t.bundle_queue.clone()).await;
         let mut retry = 0;
         for q in t.distinct_retry_queues() {
             retry += depth(q.name.clone()).await.max(0);
         }
-        for (queue, n) in [("work", work), ("retry", retry), ("dead", dead)] {
+        for (queue, n) in [("work", work), ("retry", retry), ("dead", dead), ("bundles", bundles)] {
             self.metrics.queue_messages.with_label_values(&[queue]).set(n);
         }
         let days = self.calendar.days_remaining(chrono::Utc::now().date_naive()).unwrap_or(i64::MIN);
         self.metrics.calendar_days_remaining.set(days);
+        match self.deps.db.overdue_cases(chrono::Utc::now(), None).await {
+            Ok(overdue) => self.metrics.bundles_overdue.set(i64::try_from(overdue.len()).unwrap_or(i64::MAX)),
+            Err(e) => warn!(error = %e, "could not count overdue bundles"),
+        }
         match self.deps.db.drift_status().await {
             Ok((live, last)) => {
                 self.metrics.archive_drift.set(live);
@@ -273,7 +320,7 @@ impl Worker {
 
     async fn queues_empty(&self) -> bool {
         let t = self.deps.broker.topology();
-        let mut queues = vec![t.work_queue.clone()];
+        let mut queues = vec![t.work_queue.clone(), t.bundle_queue.clone()];
         queues.extend(t.distinct_retry_queues().into_iter().map(|q| q.name.clone()));
         for q in queues {
             match self.deps.broker.depth(&q).await {
@@ -284,14 +331,16 @@ impl Worker {
         true
     }
 
-    async fn drain(&self, mut consumer: JobConsumer, mut tasks: JoinSet<()>, hard_stop: CancellationToken) {
-        if let Err(e) = consumer.cancel().await {
-            warn!(error = %e, "basic.cancel failed; unacknowledged jobs return to the queue when the connection closes");
-        }
-        // Deliveries already pushed to us but not started go straight back.
-        while let Ok(Some(Ok(d))) = tokio::time::timeout(Duration::from_millis(200), consumer.next()).await {
-            let _ = d.requeue().await;
-            self.metrics.outcome(Outcome::Requeued);
+    async fn drain(&self, consumers: Vec<JobConsumer>, mut tasks: JoinSet<()>, hard_stop: CancellationToken) {
+        for mut consumer in consumers {
+            if let Err(e) = consumer.cancel().await {
+                warn!(error = %e, "basic.cancel failed; unacknowledged jobs return to the queue when the connection closes");
+            }
+            // Deliveries already pushed to us but not started go straight back.
+            while let Ok(Some(Ok(d))) = tokio::time::timeout(Duration::from_millis(200), consumer.next()).await {
+                let _ = d.requeue().await;
+                self.metrics.outcome(Outcome::Requeued);
+            }
         }
         let grace = Duration::from_secs(self.settings.worker.shutdown_grace_secs);
         info!(in_flight = tasks.len(), grace_secs = grace.as_secs(), "draining");

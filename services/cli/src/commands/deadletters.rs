@@ -3,9 +3,9 @@
 //! count, and records who replayed it and why, in the message and in Postgres.
 
 use anyhow::Context;
+use recvault_config::Settings;
 use recvault_db::Db;
 use recvault_queue::Broker;
-use recvault_worker::Settings;
 use std::process::ExitCode;
 
 #[derive(Debug, clap::Subcommand)]

@@ -10,10 +10,10 @@
 
 use anyhow::Context;
 use chrono::TimeDelta;
+use recvault_config::Settings;
 use recvault_core::analysis::{AnalysisPolicy, Audio, RecordingFacts, assemble, pauses_of};
 use recvault_core::probe::{ProbePolicy, assess};
 use recvault_fixtures::activity::{LabelledActivity, evaluation_corpus};
-use recvault_worker::Settings;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

@@ -1,5 +1,7 @@
 //! One module per subcommand.
 
+pub mod api;
+pub mod cases;
 pub mod deadletters;
 pub mod eval;
 pub mod fixtures;
@@ -10,10 +12,12 @@ pub mod setup;
 pub mod staging;
 pub mod station;
 pub mod timeline;
+pub mod token;
+pub mod verify_bundle;
 pub mod worker;
 
 use anyhow::Context;
-use recvault_worker::Settings;
+use recvault_config::Settings;
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
@@ -24,7 +28,7 @@ pub type Runner = Box<dyn FnOnce(Settings) -> Pin<Box<dyn Future<Output = anyhow
 /// Loads the configuration, sets up logging and runs `f` on a multi-threaded runtime.
 pub fn with_runtime(config: Option<&Path>, f: Runner) -> anyhow::Result<ExitCode> {
     let settings = Settings::load(config).context("loading configuration")?;
-    crate::logging::init(&settings.log);
+    recvault_config::logging::init(&settings.log);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     rt.block_on(f(settings))
 }

@@ -1,9 +1,9 @@
 //! `recvault probe FILE...`: the worker's verification on local files, as JSON.
 
 use anyhow::Context;
+use recvault_config::ProbeSettings;
 use recvault_core::probe::{Assessment, ProbeReport};
 use recvault_core::{ContentHashes, Rejection};
-use recvault_worker::settings::ProbeSettings;
 use serde::Serialize;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -39,7 +39,7 @@ struct FileReport {
 /// quarantined or flagged (see `recvault --help` for the others). Thresholds come from `[probe]`
 /// in the configuration, as for the worker; the flags override them.
 pub fn run(config: Option<&std::path::Path>, args: Args) -> anyhow::Result<ExitCode> {
-    let mut settings: ProbeSettings = recvault_worker::Settings::load(config).context("loading configuration")?.probe;
+    let mut settings: ProbeSettings = recvault_config::Settings::load(config).context("loading configuration")?.probe;
     if let Some(v) = args.gap_threshold_ms {
         settings.gap_threshold_ms = v;
     }

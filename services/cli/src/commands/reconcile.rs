@@ -4,9 +4,9 @@
 //! the rows record; it never lowers or deletes anything.
 
 use anyhow::Context;
+use recvault_config::Settings;
 use recvault_db::Db;
 use recvault_store::Store;
-use recvault_worker::Settings;
 use recvault_worker::reconcile::reconcile;
 use std::process::ExitCode;
 
@@ -26,7 +26,8 @@ const DRIFT: u8 = 3;
 pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
     let store = Store::connect(settings.s3.clone()).await;
     let db = Db::connect(&settings.database).await.context("connecting to postgres")?;
-    let report = reconcile(&store, &db, args.repair).await.context("reconciling the archive")?;
+    let report =
+        reconcile(&store, &db, &settings.bundles.prefix, args.repair).await.context("reconciling the archive")?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -2,8 +2,8 @@
 //! quarantined.
 
 use anyhow::Context;
+use recvault_config::Settings;
 use recvault_db::Db;
-use recvault_worker::Settings;
 use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]

@@ -1,10 +1,10 @@
 //! `recvault setup`: everything a deployment needs before workers start. Idempotent.
 
 use anyhow::Context;
+use recvault_config::Settings;
 use recvault_db::Db;
 use recvault_queue::Broker;
 use recvault_store::Store;
-use recvault_worker::Settings;
 use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
@@ -35,6 +35,13 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
         for r in t.distinct_retry_queues() {
             println!("rabbitmq  retry queue {} ({} ms)", r.name, r.delay_ms);
         }
+        println!(
+            "rabbitmq  bundle jobs {} (routing key {}) -> {}",
+            t.jobs_exchange,
+            recvault_core::cases::BUNDLE_ROUTING_KEY,
+            t.bundle_queue
+        );
+        println!("rabbitmq  events {} (bundle.ready, bundle.failed)", t.events_exchange);
         println!("rabbitmq  dead letters {} -> {}", t.dead_exchange, t.dead_queue);
         broker.close().await;
     }

@@ -4,9 +4,9 @@
 
 use anyhow::Context;
 use chrono::TimeDelta;
+use recvault_config::Settings;
 use recvault_db::Db;
 use recvault_store::Store;
-use recvault_worker::Settings;
 use recvault_worker::sweep::sweep_staging;
 use std::process::ExitCode;
 

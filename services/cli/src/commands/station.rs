@@ -3,13 +3,13 @@
 
 use anyhow::Context;
 use chrono::{DateTime, FixedOffset, TimeDelta};
+use recvault_config::Settings;
 use recvault_core::EventType;
 use recvault_core::job::ActivityV1;
 use recvault_queue::Broker;
 use recvault_queue::admin::{BrokerAdmin, amqp_url_as};
 use recvault_station::{FileInfo, Station, StationIdentity};
 use recvault_store::Store;
-use recvault_worker::Settings;
 use secrecy::{ExposeSecret, SecretString};
 use std::io::Write;
 use std::path::PathBuf;

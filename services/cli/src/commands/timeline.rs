@@ -3,10 +3,10 @@
 
 use anyhow::Context;
 use chrono::{DateTime, FixedOffset, Utc};
+use recvault_config::Settings;
 use recvault_core::analysis::{Explanation, Handover, Resumption, ResumptionKind};
 use recvault_db::Db;
 use recvault_db::queries::{TimelineActivity, TimelineFilter};
-use recvault_worker::Settings;
 use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
@@ -44,6 +44,7 @@ pub async fn run(settings: Settings, a: Args) -> anyhow::Result<ExitCode> {
         activity: a.activity,
         since: a.since.map(|t| t.to_utc()),
         until: a.until.map(|t| t.to_utc()),
+        recording: None,
         limit: a.limit,
     };
     let activities = db.timeline(&filter).await?;

@@ -1,6 +1,17 @@
-//! Configuration: defaults in code, then a TOML file (`pipeline-config/recvault.toml` documents
-//! every key), then environment variables `RECVAULT_<SECTION>__<KEY>` (e.g. `RECVAULT_AMQP__URL`).
-//! Unknown keys are errors, so a typo cannot silently fall back to a default.
+//! recvault-config: the settings of every recvault process, and their log set-up.
+//!
+//! Defaults in code, then a TOML file (`pipeline-config/recvault.toml` documents every key), then
+//! environment variables `RECVAULT_<SECTION>__<KEY>` (e.g. `RECVAULT_AMQP__URL`). Unknown keys are
+//! errors, so a typo cannot silently fall back to a default.
+//!
+//! Its own crate so that the worker, the API, the station and the CLI share one `Settings`
+//! without any of them depending on another process's crate (the API never links GStreamer).
+//!
+//! # Layout
+//! - this file: [`Settings`] and one struct per section.
+//! - [`logging`]: text for people, JSON for collectors.
+
+pub mod logging;
 
 use chrono::{FixedOffset, TimeDelta};
 use figment::Figment;
@@ -26,7 +37,76 @@ pub struct Settings {
     pub worker: WorkerConfig,
     pub probe: ProbeSettings,
     pub analysis: AnalysisSettings,
+    pub api: ApiConfig,
+    pub bundles: BundleConfig,
     pub log: LogConfig,
+}
+
+/// `[api]`: the HTTP API for case systems and people (`recvault api`).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Address the API listens on.
+    pub listen_addr: SocketAddr,
+    /// The public keys tokens are verified with: a JWKS file (EdDSA or RS256 keys with a `kid`).
+    pub jwks_file: Option<PathBuf>,
+    /// Or a JWKS URL, fetched at start-up.
+    pub jwks_url: Option<String>,
+    /// The `iss` every token must carry.
+    pub issuer: String,
+    /// The `aud` every token must carry.
+    pub audience: String,
+    /// How long a bundle download link stays valid (R21.1: short-lived, every one recorded).
+    pub download_link_secs: u64,
+    /// Page size when a search names none, and the most it may ask for.
+    pub default_page: u32,
+    pub max_page: u32,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            listen_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            jwks_file: None,
+            jwks_url: None,
+            issuer: "recvault".into(),
+            audience: "recvault-api".into(),
+            download_link_secs: 300,
+            default_page: 50,
+            max_page: 200,
+        }
+    }
+}
+
+/// `[bundles]`: the R19.1(2) case-file bundles (BagIt bags) the worker builds.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct BundleConfig {
+    /// `Source-Organization` of every bag.
+    pub organization: String,
+    /// Prefix of bundle objects in the archive bucket.
+    pub prefix: String,
+    /// Bytes per part of the multipart upload (also the builder's buffer: its memory does not grow
+    /// with the bundle). At least 5 MiB (S3's minimum part).
+    pub part_bytes: u64,
+    /// Bundles built at once by one worker.
+    pub concurrency: u16,
+    /// Read every uploaded bundle back and verify it as a bag (structure, every manifest, the
+    /// SHA-256 of the whole object) before it is recorded ready: no bundle is ever ready that
+    /// does not validate. Costs one more read of the bundle.
+    pub verify_readback: bool,
+}
+
+impl Default for BundleConfig {
+    fn default() -> Self {
+        Self {
+            organization: "福州市城市管理委员会".into(),
+            prefix: "bundles/".into(),
+            part_bytes: 16 * 1024 * 1024,
+            concurrency: 1,
+            verify_readback: true,
+        }
+    }
 }
 
 /// `[worker]`.
@@ -277,6 +357,17 @@ impl Settings {
                     an.calendar_files.iter().map(|f| quoted(&f.display().to_string())).collect::<Vec<_>>().join(",")
                 ),
             ),
+            ("API__LISTEN_ADDR", quoted(&self.api.listen_addr.to_string())),
+            ("API__ISSUER", quoted(&self.api.issuer)),
+            ("API__AUDIENCE", quoted(&self.api.audience)),
+            ("API__DOWNLOAD_LINK_SECS", self.api.download_link_secs.to_string()),
+            ("API__DEFAULT_PAGE", self.api.default_page.to_string()),
+            ("API__MAX_PAGE", self.api.max_page.to_string()),
+            ("BUNDLES__ORGANIZATION", quoted(&self.bundles.organization)),
+            ("BUNDLES__PREFIX", quoted(&self.bundles.prefix)),
+            ("BUNDLES__PART_BYTES", self.bundles.part_bytes.to_string()),
+            ("BUNDLES__CONCURRENCY", self.bundles.concurrency.to_string()),
+            ("BUNDLES__VERIFY_READBACK", self.bundles.verify_readback.to_string()),
             ("LOG__FORMAT", format!("{:?}", self.log.format).to_lowercase()),
             ("LOG__FILTER", self.log.filter.clone()),
         ];
@@ -295,6 +386,12 @@ impl Settings {
         }
         if let Some(max) = w.spool_max_bytes {
             env.push(("WORKER__SPOOL_MAX_BYTES", max.to_string()));
+        }
+        if let Some(f) = &self.api.jwks_file {
+            env.push(("API__JWKS_FILE", quoted(&f.display().to_string())));
+        }
+        if let Some(u) = &self.api.jwks_url {
+            env.push(("API__JWKS_URL", quoted(u)));
         }
         env.into_iter().map(|(k, v)| (format!("RECVAULT_{k}"), v)).collect()
     }
@@ -339,6 +436,21 @@ impl Settings {
         }
         if !self.s3.quarantine_prefix.ends_with('/') || self.s3.quarantine_prefix.starts_with("recordings/") {
             return Err("s3.quarantine_prefix must end with '/' and lie outside recordings/".into());
+        }
+        if self.bundles.part_bytes < 5 * 1024 * 1024 {
+            return Err("bundles.part_bytes must be at least 5 MiB (S3's smallest multipart part)".into());
+        }
+        if !self.bundles.prefix.ends_with('/')
+            || self.bundles.prefix.starts_with("recordings/")
+            || self.bundles.prefix == self.s3.quarantine_prefix
+        {
+            return Err("bundles.prefix must end with '/' and lie outside recordings/ and the quarantine".into());
+        }
+        if self.api.max_page == 0 || self.api.default_page == 0 || self.api.default_page > self.api.max_page {
+            return Err("api.default_page must be between 1 and api.max_page".into());
+        }
+        if self.api.download_link_secs == 0 || self.api.download_link_secs > 3600 {
+            return Err("api.download_link_secs must be 1 to 3600: download links are short-lived".into());
         }
         if self.s3.access_key_id.is_some() != self.s3.secret_access_key.is_some() {
             return Err("s3.access_key_id and s3.secret_access_key go together".into());

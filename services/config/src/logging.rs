@@ -1,6 +1,6 @@
 //! Log set-up: text for people, JSON for collectors; `RUST_LOG` overrides the configured filter.
 
-use recvault_worker::settings::{LogConfig, LogFormat};
+use crate::{LogConfig, LogFormat};
 use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
