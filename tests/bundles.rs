@@ -423,6 +423,7 @@ async fn a_fixity_mismatch_fails_the_bundle_with_a_finding() {
     assert!(!env.live_findings(other).await.contains(&"fixity_mismatch".to_string()));
     let b = env.db.bundle(bundle.parse().unwrap()).await.unwrap().unwrap();
     assert_eq!(b.attempts, 1, "not retried");
+    assert_eq!(worker.metrics.bundles.with_label_values(&["fixity_mismatch"]).get(), 1, "its own alert (R2.1)");
     assert_eq!((open_uploads(&env).await, bundle_versions(&env, &bundle).await), (0, 0), "nothing half-written");
     api.stop().await;
     worker.stop().await;

@@ -57,7 +57,7 @@ fn random_file(path: &Path, size: u64, seed: u64) -> anyhow::Result<()> {
 
 /// Measures every size, `repeats` times each, on `base`'s store with fresh buckets.
 pub async fn run(
-    base: &recvault_worker::Settings,
+    base: &recvault_config::Settings,
     sizes_mb: &[u64],
     repeats: usize,
     work: &Path,

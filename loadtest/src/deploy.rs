@@ -9,11 +9,11 @@
 use anyhow::Context;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
 use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+use recvault_config::Settings;
 use recvault_db::Db;
 use recvault_queue::{Broker, Topology};
 use recvault_station::{Station, StationIdentity};
 use recvault_store::{LockMode, Store};
-use recvault_worker::Settings;
 use secrecy::{ExposeSecret, SecretString};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -45,7 +45,11 @@ impl Names {
         s.worker.shutdown_grace_secs = 10;
         s.worker.id = Some(format!("loadtest-{id}"));
         let db_name = format!("rvload_{id}");
-        s.database.url = SecretString::from(recvault_db::url_with_database(admin_url, &db_name));
+        // As deployed: migrations as the owner (the admin role that creates the database), the
+        // processes as the service role of the environment, both on the benchmark's database.
+        let service_url = s.database.url.expose_secret().to_string();
+        s.database.url = SecretString::from(recvault_db::url_with_database(&service_url, &db_name));
+        s.database.owner_url = Some(SecretString::from(recvault_db::url_with_database(admin_url, &db_name)));
         Ok(Self { plain_bucket: format!("rv-{id}-plain"), db_name, admin_url: admin_url.to_string(), settings: s, id })
     }
 
@@ -58,16 +62,16 @@ impl Names {
             Ok(conn) => {
                 if let Ok(ch) = conn.create_channel().await {
                     let t = Topology::new(&s.amqp.prefix, &s.amqp.retry_delays_ms, s.amqp.delivery_limit);
-                    let mut queues = vec![t.work_queue, t.dead_queue];
-                    queues.extend(t.retry_queues.into_iter().map(|q| q.name));
+                    let mut queues = vec![t.work_queue.clone(), t.dead_queue.clone(), t.bundle_queue.clone()];
+                    queues.extend(t.all_retry_queues().into_iter().map(|(q, _)| q.name.clone()));
                     let n = queues.len();
                     for q in queues {
                         let _ = ch.queue_delete(q.as_str().into(), QueueDeleteOptions::default()).await;
                     }
-                    for x in [t.jobs_exchange, t.dead_exchange] {
+                    for x in [t.jobs_exchange, t.dead_exchange, t.events_exchange] {
                         let _ = ch.exchange_delete(x.as_str().into(), ExchangeDeleteOptions::default()).await;
                     }
-                    notes.push(format!("{n} queues and 2 exchanges deleted"));
+                    notes.push(format!("{n} queues and 3 exchanges deleted"));
                 }
                 let _ = conn.close(200, "bye".into()).await;
             }
@@ -110,8 +114,22 @@ pub struct Deployment {
     pub station: Station,
 }
 
+/// The archive bucket of a deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArchiveBucket {
+    /// As `recvault setup` makes it: versioning, Object Lock, the lifecycle rules.
+    Locked,
+    /// Versioning only: no object can be locked or held, so everything can be deleted afterwards
+    /// (the worker then runs with `s3.dev_mode`).
+    Unlocked,
+}
+
 impl Deployment {
     pub async fn create(names: &Names) -> anyhow::Result<Self> {
+        Self::create_with(names, ArchiveBucket::Locked).await
+    }
+
+    pub async fn create_with(names: &Names, archive: ArchiveBucket) -> anyhow::Result<Self> {
         let s = &names.settings;
         let admin = sqlx::PgPool::connect(&names.admin_url)
             .await
@@ -123,7 +141,16 @@ impl Deployment {
         admin.close().await;
 
         let store = Store::connect(s.s3.clone()).await;
-        store.setup_buckets().await.context("bucket set-up (is moto running? deploy/local/stack.sh)")?;
+        match archive {
+            ArchiveBucket::Locked => {
+                store.setup_buckets().await.context("bucket set-up (is the S3 store up? deploy/local/stack.sh)")?;
+            }
+            ArchiveBucket::Unlocked => {
+                for bucket in [&s.s3.staging_bucket, &s.s3.archive_bucket] {
+                    versioned_bucket(store.client(), bucket).await?;
+                }
+            }
+        }
         store
             .client()
             .create_bucket()
@@ -149,10 +176,43 @@ impl Deployment {
     }
 }
 
-/// Deletes every version and delete marker (bypassing governance locks), then the bucket.
-/// Returns the versions deleted; a bucket that does not exist is fine.
+/// A bucket with versioning and nothing else.
+async fn versioned_bucket(c: &aws_sdk_s3::Client, bucket: &str) -> anyhow::Result<()> {
+    use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+    c.create_bucket()
+        .bucket(bucket)
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("creating {bucket}: {}", DisplayErrorContext(&e)))?;
+    c.put_bucket_versioning()
+        .bucket(bucket)
+        .versioning_configuration(VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build())
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("versioning on {bucket}: {}", DisplayErrorContext(&e)))?;
+    Ok(())
+}
+
+/// Aborts unfinished multipart uploads, deletes every version and delete marker (bypassing
+/// governance locks), then the bucket. Returns the versions deleted; a bucket that does not exist
+/// is fine.
 async fn remove_bucket(c: &aws_sdk_s3::Client, bucket: &str) -> Result<usize, String> {
     let mut deleted = 0;
+    match c.list_multipart_uploads().bucket(bucket).send().await {
+        Ok(list) => {
+            for u in list.uploads() {
+                let _ = c
+                    .abort_multipart_upload()
+                    .bucket(bucket)
+                    .set_key(u.key().map(str::to_string))
+                    .set_upload_id(u.upload_id().map(str::to_string))
+                    .send()
+                    .await;
+            }
+        }
+        Err(e) if e.code() == Some("NoSuchBucket") => return Ok(0),
+        Err(_) => {}
+    }
     loop {
         let list = match c.list_object_versions().bucket(bucket).send().await {
             Ok(l) => l,
@@ -187,7 +247,7 @@ async fn remove_bucket(c: &aws_sdk_s3::Client, bucket: &str) -> Result<usize, St
 }
 
 /// A port free right now on 127.0.0.1 (for the spawned worker's `/metrics` and `/readyz`).
-fn free_port() -> anyhow::Result<SocketAddr> {
+pub(crate) fn free_port() -> anyhow::Result<SocketAddr> {
     let l = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
     Ok(l.local_addr()?)
 }

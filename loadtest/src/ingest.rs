@@ -18,9 +18,9 @@ use crate::deploy::{Deployment, Names};
 use crate::procfs::{self, Moto};
 use anyhow::{Context, anyhow, bail};
 use futures_util::{StreamExt, TryStreamExt};
+use recvault_config::Settings;
 use recvault_core::UploadJob;
 use recvault_station::FileInfo;
-use recvault_worker::Settings;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
@@ -213,7 +213,7 @@ async fn measure(
 
     // 3. The worker, started and ready before the clock runs.
     let log = cfg.work_dir.join(format!("worker-{}-{}.log", set.label, names.id));
-    let mut worker = WorkerProcess::spawn(&cfg.worker_bin, &names.settings, &log)?;
+    let mut worker = WorkerProcess::spawn(&cfg.worker_bin, &names.settings, &log, Some(EXIT_WHEN_IDLE_SECS))?;
     let worker_start = worker.wait_ready(Duration::from_secs(120)).await?;
     let ready_mem = worker.sample().unwrap_or_default();
     eprintln!(
@@ -321,21 +321,31 @@ async fn attempt_errors(db: &recvault_db::Db) -> String {
     }
 }
 
-/// The spawned `recvault worker`.
+/// The spawned `recvault worker` (also used by the bundle benchmark).
 #[derive(Debug)]
-struct WorkerProcess {
+pub(crate) struct WorkerProcess {
     child: tokio::process::Child,
-    pid: u32,
+    pub(crate) pid: u32,
     addr: SocketAddr,
     hwm_kb: u64,
     log: PathBuf,
 }
 
 impl WorkerProcess {
-    fn spawn(bin: &Path, settings: &Settings, log: &Path) -> anyhow::Result<Self> {
+    /// Spawns `recvault worker` with exactly `settings`; with `exit_when_idle` it leaves by itself
+    /// once its queues have stayed empty that many seconds.
+    pub(crate) fn spawn(
+        bin: &Path,
+        settings: &Settings,
+        log: &Path,
+        exit_when_idle: Option<u64>,
+    ) -> anyhow::Result<Self> {
         let out = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
         let mut cmd = tokio::process::Command::new(bin);
-        cmd.arg("worker").arg("--exit-when-idle").arg(EXIT_WHEN_IDLE_SECS.to_string());
+        cmd.arg("worker");
+        if let Some(secs) = exit_when_idle {
+            cmd.arg("--exit-when-idle").arg(secs.to_string());
+        }
         // Only this deployment's settings: nothing inherited from the caller's RECVAULT_* variables.
         for (k, _) in std::env::vars_os() {
             if k.to_str().is_some_and(|k| k.starts_with("RECVAULT_")) {
@@ -348,24 +358,24 @@ impl WorkerProcess {
         Ok(Self { child, pid, addr: settings.worker.metrics_addr, hwm_kb: 0, log: log.to_path_buf() })
     }
 
-    fn log_tail(&self) -> String {
+    pub(crate) fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(15)..].join("\n")
     }
 
-    fn exited(&mut self) -> anyhow::Result<Option<ExitStatus>> {
+    pub(crate) fn exited(&mut self) -> anyhow::Result<Option<ExitStatus>> {
         Ok(self.child.try_wait()?)
     }
 
     /// Reads the memory of the live process; keeps the highest `VmHWM` seen.
-    fn sample(&mut self) -> Option<procfs::Memory> {
+    pub(crate) fn sample(&mut self) -> Option<procfs::Memory> {
         let m = procfs::memory(self.pid)?;
         self.hwm_kb = self.hwm_kb.max(m.hwm_kb);
         Some(m)
     }
 
-    async fn wait_ready(&mut self, timeout: Duration) -> anyhow::Result<Duration> {
+    pub(crate) async fn wait_ready(&mut self, timeout: Duration) -> anyhow::Result<Duration> {
         let t = Instant::now();
         loop {
             if let Some(status) = self.exited()? {
@@ -399,8 +409,17 @@ impl WorkerProcess {
         }
     }
 
+    /// SIGTERM (the worker's graceful shutdown), then waits for it to leave like [`Self::wait_exit`].
+    pub(crate) async fn terminate(self, timeout: Duration) -> anyhow::Result<(String, u64)> {
+        // `kill` rather than a signal call: the workspace forbids unsafe code, and tokio's
+        // `start_kill` sends SIGKILL.
+        let status = std::process::Command::new("kill").arg("-TERM").arg(self.pid.to_string()).status()?;
+        anyhow::ensure!(status.success(), "kill -TERM {} failed", self.pid);
+        self.wait_exit(timeout).await
+    }
+
     /// Waits for the worker to leave by itself, sampling `VmHWM` until it is gone.
-    async fn wait_exit(mut self, timeout: Duration) -> anyhow::Result<(String, u64)> {
+    pub(crate) async fn wait_exit(mut self, timeout: Duration) -> anyhow::Result<(String, u64)> {
         let t = Instant::now();
         loop {
             self.sample();

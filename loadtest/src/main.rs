@@ -11,14 +11,21 @@
 //!
 //! Every ingest uses a fresh deployment (queue prefix, buckets, database) that is removed again
 //! afterwards; see [`deploy`].
+//!
+//! Separate subcommands: `archive` (issue 6: the archive write's proof), `bundle` (issue 7: a
+//! case-file bundle against `tar` into a multipart upload, and the builder's peak RSS) and
+//! `search` (R18.1 search latency over generated rows).
 
 mod archive;
+mod bundle;
 mod corpus;
 mod deploy;
 mod ingest;
 mod procfs;
 mod report;
+mod search;
 mod stats;
+mod tarbase;
 mod verify;
 
 use anyhow::{Context, bail};
@@ -52,6 +59,102 @@ enum Command {
     /// The archive write's cost of proving its content: today's copy + read-back against the
     /// copy alone (before) and an upload with Content-MD5, on the local S3 store
     Archive(ArchiveOpts),
+    /// Issue 7: building and uploading a case-file bundle (release `recvault worker`) against
+    /// `tar -cf - FILES` piped into a plain multipart upload to the same S3 server, with the
+    /// builder's peak RSS, at several bundle sizes, read-back on and off
+    Bundle(BundleOpts),
+    /// R18.1: search latency (p50/p99/max) of `Db::search_recordings` per query shape over
+    /// generated recording rows in a fresh database
+    Search(SearchOpts),
+}
+
+#[derive(Debug, Clone, Args)]
+struct BundleOpts {
+    /// Bundle sizes, in MB of source files (each rounded up to whole files)
+    #[arg(long, value_delimiter = ',', default_values_t = [512u64, 2048])]
+    sizes_mb: Vec<u64>,
+    /// Size of each source file, in MB (random bytes, ingested and quarantined as not-MP4)
+    #[arg(long, default_value_t = 256)]
+    file_mb: u64,
+    /// Timed runs of each variant per size (medians are reported)
+    #[arg(long, default_value_t = 3)]
+    repeats: usize,
+    /// Parts the baseline keeps in flight: the builder's `PARTS_IN_FLIGHT`
+    /// (services/bundles/src/build.rs)
+    #[arg(long, default_value_t = 2)]
+    parts_in_flight: usize,
+    /// Do not run Ceph's garbage collector (`radosgw-admin gc process --include-all`) after
+    /// deleting each bundle; deleted bytes then stay on the OSD for `rgw_gc_obj_min_wait` (2 h)
+    #[arg(long)]
+    no_rgw_gc: bool,
+    /// Directory of the local Ceph cluster (ceph.conf, run/*.pid)
+    /// [default: $RECVAULT_STATE or ~/.cache/recvault, then ceph]
+    #[arg(long)]
+    ceph_dir: Option<PathBuf>,
+    /// Keep the generated source files
+    #[arg(long)]
+    keep_sources: bool,
+    /// Stop before a write that would leave less than this many GB free on the file system of
+    /// the work directory or of Ceph's OSD (the local OSD is a sparse file that grows with every
+    /// write and does not shrink when objects are deleted)
+    #[arg(long, default_value_t = 6)]
+    min_free_gb: u64,
+    /// Run the reference "sources read from S3 into a multipart upload" (one run) only for
+    /// bundles up to this many MB (it writes the bundle's size once more)
+    #[arg(long, default_value_t = 512)]
+    reference_max_mb: u64,
+    /// The `recvault` binary to spawn as the worker [default: `recvault` next to this executable]
+    #[arg(long)]
+    worker_bin: Option<PathBuf>,
+    /// Scratch directory: source files (removed), worker spools (removed) and logs (kept)
+    #[arg(long, default_value = "/tmp/recvault-loadtest-bundle")]
+    work_dir: PathBuf,
+    #[command(flatten)]
+    quiet: QuietOpts,
+    /// Measure even in a debug build (the numbers are then meaningless)
+    #[arg(long)]
+    allow_debug: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+struct SearchOpts {
+    /// Recording rows to generate
+    #[arg(long, default_value_t = 100_000)]
+    rows: u64,
+    /// Timed queries per shape (deep pagination: as many pages, in walks of 21)
+    #[arg(long, default_value_t = 500)]
+    queries: usize,
+    /// Seed of the generated data and of the query parameters
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Keep the generated database (default: dropped)
+    #[arg(long)]
+    keep_db: bool,
+    /// Also write every shape's EXPLAIN (ANALYZE, BUFFERS) plans to this file
+    #[arg(long, value_name = "FILE")]
+    plans: Option<PathBuf>,
+    #[command(flatten)]
+    quiet: QuietOpts,
+    /// Measure even in a debug build (the numbers are then meaningless)
+    #[arg(long)]
+    allow_debug: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+struct QuietOpts {
+    /// Before each timed phase, wait until the machine's CPU use (everyone's) is below this
+    /// percentage of all cores; 0 = do not wait
+    #[arg(long, default_value_t = 0.0, value_name = "PERCENT")]
+    quiet_below: f64,
+    /// Longest wait for --quiet-below before measuring anyway (reported)
+    #[arg(long, default_value_t = 900, value_name = "SECS")]
+    quiet_timeout_secs: u64,
+}
+
+impl QuietOpts {
+    fn quiet(&self) -> procfs::Quiet {
+        procfs::Quiet { below: self.quiet_below, timeout: std::time::Duration::from_secs(self.quiet_timeout_secs) }
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -131,7 +234,7 @@ fn run_archive(a: &ArchiveOpts) -> anyhow::Result<()> {
     if cfg!(debug_assertions) && !a.allow_debug {
         bail!("this is a debug build: run `cargo build --release -p recvault-loadtest` (or pass --allow-debug)");
     }
-    let base = recvault_worker::Settings::load(None).context("settings from RECVAULT_* variables")?;
+    let base = recvault_config::Settings::load(None).context("settings from RECVAULT_* variables")?;
     if base.s3.endpoint.is_none() {
         bail!("RECVAULT_S3__ENDPOINT is not set: run `eval \"$(deploy/local/stack.sh env)\"` first");
     }
@@ -139,6 +242,138 @@ fn run_archive(a: &ArchiveOpts) -> anyhow::Result<()> {
     let rows = rt.block_on(archive::run(&base, &a.sizes_mb, a.repeats.max(1), &a.work_dir))?;
     println!("{}", archive::table(&rows));
     Ok(())
+}
+
+fn state_dir() -> PathBuf {
+    std::env::var_os("RECVAULT_STATE").map(PathBuf::from).unwrap_or_else(|| {
+        std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| Path::new(&std::env::var_os("HOME").unwrap_or_default()).join(".cache"))
+            .join("recvault")
+    })
+}
+
+fn admin_url() -> String {
+    std::env::var("RECVAULT_TEST_PG_ADMIN_URL")
+        .unwrap_or_else(|_| "postgres://recvault:recvault-local@127.0.0.1:5432/postgres".into())
+}
+
+fn worker_bin(given: Option<&PathBuf>) -> anyhow::Result<PathBuf> {
+    let bin = match given {
+        Some(b) => b.clone(),
+        None => std::env::current_exe()?.parent().map(|d| d.join("recvault")).context("no executable directory")?,
+    };
+    if !bin.exists() {
+        bail!("{} not found: run `cargo build --release -p recvault` (or pass --worker-bin)", bin.display());
+    }
+    Ok(bin)
+}
+
+fn run_bundle(o: &BundleOpts) -> anyhow::Result<()> {
+    if cfg!(debug_assertions) && !o.allow_debug {
+        bail!(
+            "this is a debug build: run `cargo build --release -p recvault -p recvault-loadtest` (or pass --allow-debug)"
+        );
+    }
+    let base = recvault_config::Settings::load(None).context("settings from RECVAULT_* variables")?;
+    if base.s3.endpoint.is_none() {
+        bail!("RECVAULT_S3__ENDPOINT is not set: run `eval \"$(deploy/local/stack.sh env)\"` first");
+    }
+    let ceph_dir = o.ceph_dir.clone().unwrap_or_else(|| state_dir().join("ceph"));
+    let conf = ceph_dir.join("ceph.conf");
+    std::fs::create_dir_all(&o.work_dir).with_context(|| format!("creating {}", o.work_dir.display()))?;
+    let cfg = bundle::BundleBench {
+        base,
+        admin_url: admin_url(),
+        worker_bin: worker_bin(o.worker_bin.as_ref())?,
+        work_dir: o.work_dir.clone(),
+        sizes_mb: o.sizes_mb.clone(),
+        file_mb: o.file_mb.max(1),
+        repeats: o.repeats.max(1),
+        parts_in_flight: o.parts_in_flight.max(1),
+        rgw_gc_conf: (!o.no_rgw_gc && conf.exists()).then_some(conf),
+        ceph_run_dir: Some(ceph_dir.join("run")),
+        quiet: o.quiet.quiet(),
+        keep_sources: o.keep_sources,
+        min_free_bytes: o.min_free_gb * 1_000_000_000,
+        ceph_dir: ceph_dir.exists().then(|| ceph_dir.clone()),
+        reference_max_mb: o.reference_max_mb,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let report = rt.block_on(bundle::run(&cfg))?;
+    let m = procfs::machine();
+    println!(
+        "## recvault-loadtest bundle: {}
+",
+        report.started.format("%Y-%m-%d %H:%M UTC")
+    );
+    println!("- Machine: {}, {} cores, {:.1} GiB RAM; {}, Linux {}", m.cpu, m.cores, m.mem_gib, m.os, m.kernel);
+    for (k, v) in [
+        ("tar", procfs::tool_version("tar", &["--version"], 0)),
+        ("radosgw", procfs::tool_version("radosgw", &["--version"], 0)),
+        ("git revision", git_revision()),
+    ] {
+        if let Some(v) = v {
+            println!("- {k}: {v}");
+        }
+    }
+    println!("- Command: `{}`", command_line());
+    println!(
+        "- Whole run: {:.0} s
+",
+        report.elapsed.as_secs_f64()
+    );
+    println!("{}", report.tables());
+    Ok(())
+}
+
+fn run_search(o: &SearchOpts) -> anyhow::Result<()> {
+    if cfg!(debug_assertions) && !o.allow_debug {
+        bail!("this is a debug build: run `cargo build --release -p recvault-loadtest` (or pass --allow-debug)");
+    }
+    let base = recvault_config::Settings::load(None).context("settings from RECVAULT_* variables")?;
+    let cfg = search::SearchBench {
+        base,
+        admin_url: admin_url(),
+        rows: o.rows.max(1),
+        queries: o.queries.max(1),
+        seed: o.seed,
+        quiet: o.quiet.quiet(),
+        keep_db: o.keep_db,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let report = rt.block_on(search::run(&cfg))?;
+    let m = procfs::machine();
+    println!(
+        "## recvault-loadtest search: {}
+",
+        report.started.format("%Y-%m-%d %H:%M UTC")
+    );
+    println!("- Machine: {}, {} cores, {:.1} GiB RAM; {}, Linux {}", m.cpu, m.cores, m.mem_gib, m.os, m.kernel);
+    if let Some(v) = git_revision() {
+        println!("- git revision: {v}");
+    }
+    println!(
+        "- Command: `{}`
+",
+        command_line()
+    );
+    println!("{}", report.tables());
+    if let Some(p) = &o.plans {
+        std::fs::write(p, report.all_plans()).with_context(|| format!("writing {}", p.display()))?;
+        eprintln!("[loadtest] plans written to {}", p.display());
+    }
+    Ok(())
+}
+
+fn git_revision() -> Option<String> {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let dirty = std::process::Command::new("git")
+        .args(["-C", root, "status", "--porcelain", "--untracked-files=no"])
+        .output()
+        .is_ok_and(|o| !o.stdout.is_empty());
+    procfs::tool_version("git", &["-C", root, "rev-parse", "--short", "HEAD"], 0)
+        .map(|r| if dirty { format!("{r} + uncommitted changes in the working tree") } else { r })
 }
 
 fn main() -> ExitCode {
@@ -159,6 +394,8 @@ fn main() -> ExitCode {
 fn run(command: Command) -> anyhow::Result<()> {
     let (opts, do_verify, do_ingest) = match command {
         Command::Archive(a) => return run_archive(&a),
+        Command::Bundle(b) => return run_bundle(&b),
+        Command::Search(q) => return run_search(&q),
         Command::Run(o) => (o, true, true),
         Command::Verify(o) => (o, true, false),
         Command::Ingest(o) => (o, false, true),
@@ -202,7 +439,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         if !worker_bin.exists() {
             bail!("{} not found: run `cargo build --release -p recvault` (or pass --worker-bin)", worker_bin.display());
         }
-        let base = recvault_worker::Settings::load(None).context("settings from RECVAULT_* variables")?;
+        let base = recvault_config::Settings::load(None).context("settings from RECVAULT_* variables")?;
         if base.s3.endpoint.is_none() {
             bail!("RECVAULT_S3__ENDPOINT is not set: run `eval \"$(deploy/local/stack.sh env)\"` first");
         }

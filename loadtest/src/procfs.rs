@@ -147,7 +147,7 @@ mod tests {
 }
 
 /// Busy and total CPU time of the whole machine so far, in seconds (`/proc/stat`).
-fn machine_cpu() -> Option<(f64, f64)> {
+pub(crate) fn machine_cpu() -> Option<(f64, f64)> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
     let fields: Vec<u64> = stat.lines().next()?.split_whitespace().skip(1).filter_map(|v| v.parse().ok()).collect();
     let total: u64 = fields.iter().take(8).sum();
@@ -157,7 +157,7 @@ fn machine_cpu() -> Option<(f64, f64)> {
 }
 
 /// CPU seconds of this process and its reaped children (ffprobe, b3sum, the spawned worker).
-fn own_cpu() -> Option<f64> {
+pub(crate) fn own_cpu() -> Option<f64> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     let rest = &stat[stat.rfind(')')? + 1..];
     let f: Vec<u64> = rest.split_whitespace().skip(11).take(4).filter_map(|v| v.parse().ok()).collect();
@@ -233,5 +233,110 @@ pub fn wait_for_quiet(percent: f64, timeout: std::time::Duration) -> (std::time:
             return (t.elapsed(), false);
         }
         eprintln!("[loadtest] machine {busy:.0} % busy (others' work): waiting for it to drop below {percent:.0} %");
+    }
+}
+
+/// CPU use during one timed phase: the whole machine, this benchmark (with its reaped children,
+/// e.g. `tar`), and named processes that live through the phase (the worker, Ceph's daemons).
+#[derive(Debug)]
+pub struct CpuMeter {
+    t: std::time::Instant,
+    machine: Option<(f64, f64)>,
+    own: Option<f64>,
+    procs: Vec<(String, u32, Option<f64>)>,
+}
+
+/// What a [`CpuMeter`] saw.
+#[derive(Debug, Clone, Default)]
+pub struct CpuUse {
+    pub wall: std::time::Duration,
+    /// Machine busy time ÷ capacity (all cores), 0..1.
+    pub busy: f64,
+    /// Cores of the machine.
+    pub cores: f64,
+    /// CPU seconds of this process and its children reaped during the phase.
+    pub own_secs: f64,
+    /// CPU seconds of each named process (`None`: it vanished).
+    pub procs: Vec<(String, Option<f64>)>,
+}
+
+impl CpuMeter {
+    pub fn start(procs: &[(&str, u32)]) -> Self {
+        Self {
+            t: std::time::Instant::now(),
+            machine: machine_cpu(),
+            own: own_cpu(),
+            procs: procs.iter().map(|(n, pid)| (n.to_string(), *pid, cpu_seconds(*pid))).collect(),
+        }
+    }
+
+    pub fn stop(self) -> CpuUse {
+        let wall = self.t.elapsed();
+        let (busy, cores) = match (self.machine, machine_cpu()) {
+            (Some((b0, t0)), Some((b1, t1))) => {
+                let capacity = (t1 - t0).max(1e-9);
+                ((b1 - b0) / capacity, capacity / wall.as_secs_f64().max(1e-9))
+            }
+            _ => (f64::NAN, f64::NAN),
+        };
+        let own_secs = own_cpu().zip(self.own).map_or(0.0, |(b, a)| b - a);
+        let procs =
+            self.procs.into_iter().map(|(n, pid, a)| (n, cpu_seconds(pid).zip(a).map(|(b, a)| b - a))).collect();
+        CpuUse { wall, busy, cores, own_secs, procs }
+    }
+}
+
+impl CpuUse {
+    /// CPU seconds of a named process.
+    pub fn of(&self, name: &str) -> Option<f64> {
+        self.procs.iter().find(|(n, _)| n == name).and_then(|(_, s)| *s)
+    }
+
+    /// Share of the machine (all cores) used by everything that is neither this benchmark nor
+    /// a named process: other people's builds and tests, Postgres, RabbitMQ.
+    pub fn others(&self) -> f64 {
+        let capacity = self.wall.as_secs_f64() * self.cores;
+        let ours = self.own_secs + self.procs.iter().filter_map(|(_, s)| *s).sum::<f64>();
+        (self.busy - ours / capacity.max(1e-9)).max(0.0)
+    }
+}
+
+/// `--quiet-below`: wait before a timed phase until others' CPU use has dropped.
+#[derive(Debug, Clone, Copy)]
+pub struct Quiet {
+    /// Percent of all cores; 0 = do not wait.
+    pub below: f64,
+    pub timeout: std::time::Duration,
+}
+
+/// How the wait before one phase went.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct QuietWait {
+    pub waited: std::time::Duration,
+    /// The machine was below the threshold when the phase started (always true without a threshold).
+    pub reached: bool,
+    /// A threshold was given (`--quiet-below`).
+    pub asked: bool,
+}
+
+impl QuietWait {
+    /// `yes (3 s)`, `**no** (900 s)`, or `not checked`.
+    pub fn describe(&self) -> String {
+        match (self.asked, self.reached) {
+            (false, _) => "not checked".into(),
+            (true, true) => format!("yes (waited {:.0} s)", self.waited.as_secs_f64()),
+            (true, false) => format!("**no** (gave up after {:.0} s)", self.waited.as_secs_f64()),
+        }
+    }
+}
+
+impl Quiet {
+    /// Blocks the calling thread (use `block_in_place` on a runtime thread).
+    pub fn wait(&self) -> QuietWait {
+        if self.below <= 0.0 {
+            return QuietWait { waited: std::time::Duration::ZERO, reached: true, asked: false };
+        }
+        let (waited, reached) = wait_for_quiet(self.below, self.timeout);
+        QuietWait { waited, reached, asked: true }
     }
 }

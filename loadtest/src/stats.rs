@@ -29,6 +29,22 @@ impl Samples {
     pub fn min(&self) -> Duration {
         self.0.iter().min().copied().unwrap_or_default()
     }
+
+    pub fn max(&self) -> Duration {
+        self.0.iter().max().copied().unwrap_or_default()
+    }
+
+    /// Nearest-rank percentile (`p` in 0..=100): the smallest value with at least p % of the
+    /// samples at or below it.
+    pub fn percentile(&self, p: f64) -> Duration {
+        let mut v = self.0.clone();
+        v.sort();
+        if v.is_empty() {
+            return Duration::ZERO;
+        }
+        let rank = ((p / 100.0) * v.len() as f64).ceil() as usize;
+        v[rank.clamp(1, v.len()) - 1]
+    }
 }
 
 /// Decimal megabytes.
@@ -66,5 +82,18 @@ mod tests {
         s.push(Duration::from_millis(40));
         assert_eq!(s.median(), Duration::from_millis(25));
         assert_eq!(s.len(), 4);
+    }
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let mut s = Samples::default();
+        for ms in 1..=100 {
+            s.push(Duration::from_millis(ms));
+        }
+        assert_eq!(s.percentile(50.0), Duration::from_millis(50));
+        assert_eq!(s.percentile(99.0), Duration::from_millis(99));
+        assert_eq!(s.percentile(100.0), Duration::from_millis(100));
+        assert_eq!(s.percentile(0.0), Duration::from_millis(1));
+        assert_eq!(s.max(), Duration::from_millis(100));
     }
 }

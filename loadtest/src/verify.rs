@@ -7,9 +7,9 @@
 use crate::corpus::FileSet;
 use crate::stats::Samples;
 use anyhow::{Context, anyhow, bail};
+use recvault_config::Settings;
 use recvault_core::Severity;
 use recvault_core::probe::ProbePolicy;
-use recvault_worker::Settings;
 use recvault_worker::fetch::hash_file;
 use recvault_worker::verify::verify_blocking;
 use sha2::Digest;

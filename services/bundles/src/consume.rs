@@ -13,7 +13,10 @@ use tracing::{Instrument, error, info, warn};
 use uuid::Uuid;
 
 /// How a bundle job ended, for `recvault_bundles_total{outcome}`.
-pub const OUTCOMES: [&str; 6] = ["ready", "already_ready", "failed", "retried", "dead_lettered", "invalid"];
+/// `fixity_mismatch` is counted besides `failed` and `dead_lettered`: an archived recording that no
+/// longer hashes to its recorded SHA-256 (R2.1) is an alert of its own.
+pub const OUTCOMES: [&str; 7] =
+    ["ready", "already_ready", "failed", "retried", "dead_lettered", "invalid", "fixity_mismatch"];
 
 /// Everything a bundle job needs.
 #[derive(Debug, Clone)]
@@ -105,6 +108,7 @@ async fn settle(ctx: &BundleContext, d: &JobDelivery, id: Uuid, actor: &str) {
             if let Err(e) = db.record_fixity_mismatch(recording_id, id, &expected, &actual).await {
                 error!(error = %e, "could not record the fixity finding");
             }
+            ctx.outcomes.with_label_values(&["fixity_mismatch"]).inc();
             fail(ctx, d, id, &reason, &actor).await;
             settle_dead(ctx, d, "fixity_mismatch", &reason).await;
         }
