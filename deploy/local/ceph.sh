@@ -119,7 +119,11 @@ mon allow pool size one = true
 mon allow pool delete = true
 mon warn on pool no redundancy = false
 mon max pg per osd = 1000
+# The monitor refuses to start (exit ENOSPC) when its filesystem has less than "mon data avail crit"
+# percent free (default 5: 12 GiB of a 250 GiB disk). A development store on a full-ish disk should
+# warn, not die; it still fails if the disk is really full.
 mon data avail warn = 5
+mon data avail crit = 1
 # restful (on by default) needs Python packages the Debian install leaves out
 mgr initial modules = iostat
 
@@ -200,7 +204,14 @@ start_daemon() {
     mgr.*) ceph-mgr -c "$CONF" -i "$id" ;;
     osd.*) ceph-osd -c "$CONF" -i "$id" ;;
     client.rgw.*) radosgw -c "$CONF" -n "$name" && rgw_settings >"$DIR/run/rgw.settings" ;;
-  esac 2>>"$logf" 9>&- || die "$(program "$name") failed to start; see $logf"   # (9: our lock, not theirs)
+  esac 2>>"$logf" 9>&- || die_with_log "$(program "$name") failed to start" "$logf"   # (9: our lock, not theirs)
+}
+
+# die, quoting the last lines of the daemon's log (CI keeps only what the script prints)
+die_with_log() {   # MESSAGE LOGFILE
+  printf '%s[ceph] error:%s %s; the end of %s:\n' "$C_ERR" "$C_OFF" "$1" "$2" >&2
+  tail -n 15 "$2" 2>/dev/null | sed 's/^/    /' >&2 || true
+  exit 1
 }
 
 # wait_until WHAT DAEMON TIMEOUT_S CHECK...: polls CHECK every 0.2 s; fails early if the daemon exits.
@@ -210,9 +221,9 @@ wait_until() {
   until "$@" >/dev/null 2>&1; do
     # (the pid file appears just after the daemon forks: give it a moment before judging it dead)
     if [ "$SECONDS" -ge "$grace" ] && ! running "$name"; then
-      die "$what: $(program "$name") is not running; see $(logfile "$name")"
+      die_with_log "$what: $(program "$name") is not running" "$(logfile "$name")"
     fi
-    [ "$SECONDS" -lt "$deadline" ] || die "$what: not ready after ${timeout}s; see $(logfile "$name")"
+    [ "$SECONDS" -lt "$deadline" ] || die_with_log "$what: not ready after ${timeout}s" "$(logfile "$name")"
     sleep 0.2
   done
 }

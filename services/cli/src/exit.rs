@@ -28,21 +28,19 @@ pub fn of(e: &anyhow::Error) -> u8 {
                 StartError::Store(_) | StartError::Db(_) | StartError::Queue(_) => {}
             }
         }
-        if let Some(d) = cause.downcast_ref::<DbError>() {
-            return match d {
-                DbError::SchemaBehind { .. } => CONFIG,
-                DbError::Sqlx(sqlx::Error::Configuration(_)) => CONFIG,
-                DbError::Sqlx(sqlx::Error::Database(db)) if db.code().as_deref() == Some("28P01") => CONFIG,
-                _ => TRANSIENT,
+        if let Some(s) = cause.downcast_ref::<recvault_api::StartError>() {
+            // Its variants are transparent: the inner error is not in the chain on its own.
+            return match s {
+                recvault_api::StartError::Auth(_) | recvault_api::StartError::Listen { .. } => CONFIG,
+                recvault_api::StartError::Db(d) => db(d),
+                recvault_api::StartError::Queue(q) => queue(q),
             };
         }
+        if let Some(d) = cause.downcast_ref::<DbError>() {
+            return db(d);
+        }
         if let Some(q) = cause.downcast_ref::<QueueError>() {
-            return match q {
-                // The broker refused the connection (wrong user, password or vhost): not a fault
-                // that passes; network and broker faults are.
-                QueueError::Connect(e) if !e.is_io_error() && e.is_amqp_error() => CONFIG,
-                _ => TRANSIENT,
-            };
+            return queue(q);
         }
         if let Some(s) = cause.downcast_ref::<StoreError>() {
             return match s {
@@ -54,6 +52,24 @@ pub fn of(e: &anyhow::Error) -> u8 {
         }
     }
     FAILURE
+}
+
+fn db(d: &DbError) -> u8 {
+    match d {
+        DbError::SchemaBehind { .. } => CONFIG,
+        DbError::Sqlx(sqlx::Error::Configuration(_)) => CONFIG,
+        DbError::Sqlx(sqlx::Error::Database(db)) if db.code().as_deref() == Some("28P01") => CONFIG,
+        _ => TRANSIENT,
+    }
+}
+
+fn queue(q: &QueueError) -> u8 {
+    match q {
+        // The broker refused the connection (wrong user, password or vhost): not a fault that
+        // passes; network and broker faults are.
+        QueueError::Connect(e) if !e.is_io_error() && e.is_amqp_error() => CONFIG,
+        _ => TRANSIENT,
+    }
 }
 
 #[cfg(test)]
@@ -76,6 +92,11 @@ mod tests {
         assert_eq!(of(&behind), CONFIG);
         let missing = anyhow::Error::new(StartError::MissingGuarantees("object_lock".into()));
         assert_eq!(of(&missing), CONFIG);
+        let no_keys = anyhow::Error::new(recvault_api::StartError::Auth(recvault_api::auth::AuthError::NoKeys))
+            .context("starting the API");
+        assert_eq!(of(&no_keys), CONFIG);
+        let api_db = anyhow::Error::new(recvault_api::StartError::Db(DbError::Sqlx(sqlx::Error::PoolTimedOut)));
+        assert_eq!(of(&api_db), TRANSIENT);
         let pool = anyhow::Error::new(DbError::Sqlx(sqlx::Error::PoolTimedOut));
         assert_eq!(of(&pool), TRANSIENT);
         assert_eq!(of(&anyhow::anyhow!("something else")), FAILURE);
