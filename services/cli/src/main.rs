@@ -29,6 +29,8 @@ struct Cli {
 enum Command {
     /// Verify MP4 files locally and print the report as JSON (no services needed; same code path as the worker)
     Probe(commands::probe::Args),
+    /// Recover an unfinalized recording (no moov: the recorder lost power) from a finished one of the same device, then verify it
+    Recover(commands::recover::Args),
     /// Act as a docking station (采集站): stage files and post upload jobs
     #[command(subcommand)]
     Station(Box<commands::station::Command>),
@@ -75,6 +77,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         // Commands that need no configuration and no async runtime.
         Command::Probe(args) => commands::probe::run(cli.config.as_deref(), args),
+        Command::Recover(args) => commands::recover::run(cli.config.as_deref(), args),
         Command::Schema => commands::print_json(&recvault_core::job::json_schema()),
         Command::Fixtures(cmd) => commands::fixtures::run(cmd),
         Command::Eval(args) => commands::eval::run(cli.config.as_deref(), args),
@@ -126,6 +129,7 @@ fn command_runner(command: Command) -> commands::Runner {
                 Command::Quarantine(args) => commands::recordings::run_quarantine(settings, args).await,
                 Command::Timeline(args) => commands::timeline::run(settings, args).await,
                 Command::Probe(_)
+                | Command::Recover(_)
                 | Command::Schema
                 | Command::Fixtures(_)
                 | Command::Eval(_)

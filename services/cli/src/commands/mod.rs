@@ -8,6 +8,7 @@ pub mod fixtures;
 pub mod probe;
 pub mod reconcile;
 pub mod recordings;
+pub mod recover;
 pub mod setup;
 pub mod staging;
 pub mod station;
