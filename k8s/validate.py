@@ -30,7 +30,8 @@
   the process collector both register); every label matcher names a label the metric has (its
   own, or one Prometheus adds: namespace, pod, instance, ...), with values from the fixed sets of
   the code, per metric: recvault_jobs_total{outcome} from the worker's Outcome,
-  recvault_bundles_total{outcome} from OUTCOMES of services/bundles/src/consume.rs, stage, queue,
+  recvault_bundles_total{outcome} from OUTCOMES of services/bundles/src/consume.rs, recvault_recoveries_total{outcome}
+  from RECOVERY_OUTCOMES, stage, queue,
   placement, capability, and the API's route templates and HTTP status codes (a regex matcher:
   each of its alternatives must match a value); and every declared metric is shown somewhere;
 - the IAM policies only name real S3 actions; the worker's and the API's keep the archive denies
@@ -551,7 +552,8 @@ def label_values() -> dict[tuple[str, str], set[str]]:
              "recvault_bundles_total with it (parser out of date?)")
     for metric, label, const in (("recvault_stage_duration_seconds", "stage", "STAGES"),
                                  ("recvault_queue_messages", "queue", "QUEUES"),
-                                 ("recvault_archive_writes_total", "placement", "PLACEMENTS")):
+                                 ("recvault_archive_writes_total", "placement", "PLACEMENTS"),
+                                 ("recvault_recoveries_total", "outcome", "RECOVERY_OUTCOMES")):
         values = const_strings(src, const)
         if values:
             sets[(metric, label)] = values

@@ -20,7 +20,7 @@ use anyhow::Context;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{MetadataDirective, TaggingDirective};
 use recvault_core::{RetentionClass, keys};
-use recvault_store::{ArchiveRequest, Store};
+use recvault_store::{ArchiveRequest, CopySource, Store};
 use std::fmt::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -111,10 +111,12 @@ pub async fn run(
                     }
                     1 => {
                         let req = ArchiveRequest {
-                            source_bucket: cfg.staging_bucket.clone(),
-                            source_key: key.clone(),
-                            source_version_id: spooled.version_id.clone(),
-                            source_etag: spooled.etag.clone(),
+                            source: Some(CopySource {
+                                bucket: cfg.staging_bucket.clone(),
+                                key: key.clone(),
+                                version_id: spooled.version_id.clone(),
+                                etag: spooled.etag.clone(),
+                            }),
                             spool_path: spooled.file.path().to_path_buf(),
                             size: h.size,
                             key: dest.clone(),

@@ -136,6 +136,13 @@ pub struct WorkerConfig {
     /// worker runs as the service role, `recvault setup` migrates, and the worker only checks that
     /// the schema is current.
     pub migrate_at_start: bool,
+    /// How often the worker looks for unfinalized recordings to recover (R2.1); 0: never (another
+    /// worker pool does it).
+    pub recovery_poll_secs: u64,
+    /// How long a claimed recovery is this worker's before another may take it over.
+    pub recovery_lease_secs: u64,
+    /// Tries of a recovery whose faults are transient before it is kept as failed, with its reason.
+    pub recovery_max_attempts: u32,
 }
 
 impl Default for WorkerConfig {
@@ -149,6 +156,9 @@ impl Default for WorkerConfig {
             id: None,
             probe_store_at_start: true,
             migrate_at_start: false,
+            recovery_poll_secs: 5,
+            recovery_lease_secs: 600,
+            recovery_max_attempts: 8,
         }
     }
 }
@@ -337,6 +347,9 @@ impl Settings {
             ("WORKER__METRICS_ADDR", quoted(&w.metrics_addr.to_string())),
             ("WORKER__PROBE_STORE_AT_START", w.probe_store_at_start.to_string()),
             ("WORKER__MIGRATE_AT_START", w.migrate_at_start.to_string()),
+            ("WORKER__RECOVERY_POLL_SECS", w.recovery_poll_secs.to_string()),
+            ("WORKER__RECOVERY_LEASE_SECS", w.recovery_lease_secs.to_string()),
+            ("WORKER__RECOVERY_MAX_ATTEMPTS", w.recovery_max_attempts.to_string()),
             ("PROBE__GAP_THRESHOLD_MS", p.gap_threshold_ms.to_string()),
             ("PROBE__TRUNCATION_TOLERANCE_MS", p.truncation_tolerance_ms.to_string()),
             ("PROBE__SPEECH", p.speech.to_string()),
@@ -485,6 +498,9 @@ mod tests {
         assert_eq!(from_file.worker.shutdown_grace_secs, d.worker.shutdown_grace_secs);
         assert_eq!(from_file.worker.probe_store_at_start, d.worker.probe_store_at_start);
         assert_eq!(from_file.worker.migrate_at_start, d.worker.migrate_at_start);
+        assert_eq!(from_file.worker.recovery_poll_secs, d.worker.recovery_poll_secs);
+        assert_eq!(from_file.worker.recovery_lease_secs, d.worker.recovery_lease_secs);
+        assert_eq!(from_file.worker.recovery_max_attempts, d.worker.recovery_max_attempts);
     }
 
     #[test]

@@ -66,6 +66,7 @@ finding_kinds! {
     LateUpload = "late_upload", "R17.1", "The recording reached the system after its deadline.";
     JobIdConflict = "job_id_conflict", "R2.1", "A station reused a completed job's id for other bytes or facts: the new job was held back and its bytes kept in staging.";
     ArchiveDrift = "archive_drift", "R21.1", "The archive and the database disagree: an object missing, unlocked, re-tagged or unrecorded.";
+    Recovered = "recovered", "R2.1", "The recorder never finished the file; its media was recovered into a separate file (with a finished recording of the same device as reference), and the speech and interruption checks use the recovered media.";
     FixityMismatch = "fixity_mismatch", "R2.1", "An archived recording no longer hashes to the SHA-256 recorded at ingest (found while bundling it).";
 }
 

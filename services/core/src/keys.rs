@@ -12,6 +12,15 @@ pub fn archive_key(hash: &Blake3Hash) -> String {
     format!("{RECORDINGS_PREFIX}{}/{hex}.mp4", &hex[..2])
 }
 
+/// Prefix of recovered recordings (R2.1): files the worker derived from an unfinalized original.
+pub const RECOVERED_PREFIX: &str = "recovered/";
+
+/// `recovered/ab/abcdef….mp4`, by the recovered file's own BLAKE3 (never the original's).
+pub fn recovered_key(hash: &Blake3Hash) -> String {
+    let hex = hash.to_hex();
+    format!("{RECOVERED_PREFIX}{}/{hex}.mp4", &hex[..2])
+}
+
 /// `<prefix>ab/abcdef…`: no extension, since quarantined bytes are not known to be MP4.
 pub fn quarantine_key(prefix: &str, hash: &Blake3Hash) -> String {
     let hex = hash.to_hex();
@@ -28,6 +37,7 @@ mod tests {
         let hex = "ab".repeat(32);
         assert_eq!(archive_key(&h), format!("recordings/ab/{hex}.mp4"));
         assert_eq!(quarantine_key("quarantine/", &h), format!("quarantine/ab/{hex}"));
+        assert_eq!(recovered_key(&h), format!("recovered/ab/{hex}.mp4"));
         assert_ne!(archive_key(&h), archive_key(&Blake3Hash([0xac; 32])));
     }
 }

@@ -37,8 +37,13 @@ pub(crate) async fn lock_device(tx: &mut Transaction<'_, Postgres>, device_id: &
     Ok(())
 }
 
-const FACTS: &str = "select r.id, r.device_id, r.activity_id, r.recorded_start, r.duration_ms, r.continues_from_device, p.report \
-     from recordings r join probe_reports p on p.recording_id = r.id where r.recorded_start is not null and r.device_id = $1";
+/// A recording's facts; for a recovered recording (R2.1), those of its recovered media.
+const FACTS: &str = "select r.id, r.device_id, r.activity_id, r.recorded_start, \
+       coalesce((rc.assessment ->> 'readable_duration_ns')::bigint / 1000000, r.duration_ms) as duration_ms, \
+       r.continues_from_device, coalesce(rc.report, p.report) as report \
+     from recordings r join probe_reports p on p.recording_id = r.id \
+     left join recoveries rc on rc.recording_id = r.id and rc.state = 'recovered' \
+     where r.recorded_start is not null and r.device_id = $1";
 
 fn to_facts(rows: Vec<sqlx::postgres::PgRow>, probe: &ProbePolicy) -> Result<Vec<RecordingFacts>, DbError> {
     rows.into_iter()
@@ -217,7 +222,24 @@ async fn store(
     .fetch_one(&mut **tx)
     .await?;
 
-    let new = activity_findings(a, policy);
+    let mut new = activity_findings(a, policy);
+    // R2.1: findings that rest on recovered media say so.
+    let recovered: Vec<i64> = sqlx::query_scalar(
+        "select recording_id from recoveries where state = 'recovered' and recording_id = any($1) order by recording_id",
+    )
+    .bind(&a.recording_ids)
+    .fetch_all(&mut **tx)
+    .await?;
+    if !recovered.is_empty() {
+        let ids: Vec<String> = recovered.iter().map(ToString::to_string).collect();
+        for f in &mut new {
+            f.finding.summary =
+                format!("{} (on the recovered media of recording {})", f.finding.summary, ids.join(", "));
+            if let Some(map) = f.finding.evidence.as_object_mut() {
+                map.insert("recovered_media".into(), json!(recovered));
+            }
+        }
+    }
     let new_prints: HashMap<&str, usize> = new.iter().enumerate().map(|(i, f)| (f.fingerprint.as_str(), i)).collect();
     let mut outcome = AnalysisOutcome { activity_key: Some(a.key.clone()), ..AnalysisOutcome::default() };
     let mut kept: HashSet<&str> = HashSet::new();

@@ -11,6 +11,7 @@
 //! - [`analysis`]: the activity a new recording belongs to, recomputed in the same transaction.
 //! - [`queries`]: reads for the CLI and the tests.
 //! - [`search`]: the typed read side of recordings (R18.1), keyset-paginated, for the CLI and the API.
+//! - [`recoveries`]: recovery of unfinalized recordings (R2.1): work items, derived objects.
 //! - [`reconcile`]: recorded archive objects, drift findings and reconcile runs (R21.1).
 //! - `migrations/`: the schema (embedded; applied by [`Db::migrate`]).
 
@@ -19,6 +20,7 @@ pub mod cases;
 pub mod queries;
 pub mod reconcile;
 pub mod records;
+pub mod recoveries;
 pub mod search;
 
 use secrecy::{ExposeSecret, SecretString};

@@ -365,6 +365,8 @@ impl ContentTx {
         let outcome = match inserted {
             Some(recording_id) => {
                 insert_details(&mut tx, recording_id, rec).await?;
+                crate::recoveries::on_archived(&mut tx, recording_id, job.device_id(), rec.report, rec.findings)
+                    .await?;
                 let analysis = analyse(&mut tx, recording_id, rec.analysis, rec.probe).await?;
                 Recorded::New { recording_id, analysis }
             }

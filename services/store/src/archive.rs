@@ -46,13 +46,9 @@ const COPY_SOURCE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remov
 /// An archive or quarantine write.
 #[derive(Debug, Clone)]
 pub struct ArchiveRequest {
-    /// The staged object, read and hashed by the worker.
-    pub source_bucket: String,
-    pub source_key: String,
-    /// The staged version that was read (`None` only on an unversioned staging bucket).
-    pub source_version_id: Option<String>,
-    /// ETag of the bytes that were read.
-    pub source_etag: String,
+    /// The staged object the bytes were read from, copied server-side; `None` for bytes that
+    /// exist only in the spool (a recovered file, derived by the worker): they are uploaded.
+    pub source: Option<CopySource>,
     /// The local copy of exactly those bytes, uploaded if the copy does not give them.
     pub spool_path: PathBuf,
     pub size: u64,
@@ -69,6 +65,17 @@ pub struct ArchiveRequest {
     /// The version Postgres already records for this content, if it is archived already: only
     /// its protection is raised. `Some(None)`: recorded on an unversioned bucket.
     pub recorded_version: Option<Option<String>>,
+}
+
+/// A staged object, read and hashed by the worker.
+#[derive(Debug, Clone)]
+pub struct CopySource {
+    pub bucket: String,
+    pub key: String,
+    /// The staged version that was read (`None` only on an unversioned staging bucket).
+    pub version_id: Option<String>,
+    /// ETag of the bytes that were read.
+    pub etag: String,
 }
 
 /// How the version that holds the bytes came to be.
@@ -167,16 +174,21 @@ impl Store {
             *mismatches += 1;
             tracing::warn!(key = req.key, version = ?h.version_id, "an unrecorded version at the key does not hold the bytes its name says; writing the verified bytes as a new version");
         }
-        let copied =
-            if req.size > MAX_SINGLE_WRITE { self.copy_multipart(req).await? } else { self.copy_single(req).await? };
-        let copied = self.written_version(&req.key, copied).await?;
-        if self.holds(req, copied.as_deref()).await? {
-            // Ceph's gateway ignores the tags of a CopyObject: tag the version explicitly.
-            self.raise_tag(bucket, &req.key, copied.as_deref(), req.retention).await?;
-            return Ok((copied, Protection::default(), Placement::Copied));
+        if let Some(src) = &req.source {
+            let copied = if req.size > MAX_SINGLE_WRITE {
+                self.copy_multipart(req, src).await?
+            } else {
+                self.copy_single(req, src).await?
+            };
+            let copied = self.written_version(&req.key, copied).await?;
+            if self.holds(req, copied.as_deref()).await? {
+                // Ceph's gateway ignores the tags of a CopyObject: tag the version explicitly.
+                self.raise_tag(bucket, &req.key, copied.as_deref(), req.retention).await?;
+                return Ok((copied, Protection::default(), Placement::Copied));
+            }
+            *mismatches += 1;
+            tracing::warn!(key = req.key, version = ?copied, source = src.key, "the copy does not hold the verified bytes (the staged object changed and the store ignored the version or the condition); uploading the spooled copy");
         }
-        *mismatches += 1;
-        tracing::warn!(key = req.key, version = ?copied, source = req.source_key, "the copy does not hold the verified bytes (the staged object changed and the store ignored the version or the condition); uploading the spooled copy");
         let uploaded = self.upload_spooled(req).await?;
         let uploaded = self.written_version(&req.key, uploaded).await?;
         if self.holds(req, uploaded.as_deref()).await? {
@@ -205,9 +217,9 @@ impl Store {
         Ok(size == req.size && blake3 == req.blake3)
     }
 
-    fn copy_source(req: &ArchiveRequest) -> String {
-        let mut s = format!("{}/{}", req.source_bucket, utf8_percent_encode(&req.source_key, COPY_SOURCE));
-        if let Some(v) = &req.source_version_id {
+    fn copy_source(src: &CopySource) -> String {
+        let mut s = format!("{}/{}", src.bucket, utf8_percent_encode(&src.key, COPY_SOURCE));
+        if let Some(v) = &src.version_id {
             s.push_str("?versionId=");
             s.push_str(&utf8_percent_encode(v, NON_ALPHANUMERIC).to_string());
         }
@@ -225,15 +237,15 @@ impl Store {
         tag_query(&[(crate::objects::RETENTION_TAG.to_string(), retention.tag().to_string())])
     }
 
-    async fn copy_single(&self, req: &ArchiveRequest) -> Result<Option<String>, StoreError> {
+    async fn copy_single(&self, req: &ArchiveRequest, src: &CopySource) -> Result<Option<String>, StoreError> {
         let bucket = &self.cfg.archive_bucket;
         let out = self
             .client
             .copy_object()
             .bucket(bucket)
             .key(&req.key)
-            .copy_source(Self::copy_source(req))
-            .copy_source_if_match(&req.source_etag)
+            .copy_source(Self::copy_source(src))
+            .copy_source_if_match(&src.etag)
             .metadata_directive(MetadataDirective::Replace)
             .set_metadata(Some(Self::metadata(req)))
             .content_type(&req.content_type)
@@ -241,12 +253,12 @@ impl Store {
             .tagging(Self::tags(req.retention))
             .send()
             .await
-            .map_err(|e| classify("CopyObject", &req.source_bucket, &req.source_key, e))?;
+            .map_err(|e| classify("CopyObject", &src.bucket, &src.key, e))?;
         Ok(out.version_id().map(str::to_string))
     }
 
     /// Server-side copy in parts, for objects above the single-copy limit.
-    async fn copy_multipart(&self, req: &ArchiveRequest) -> Result<Option<String>, StoreError> {
+    async fn copy_multipart(&self, req: &ArchiveRequest, src: &CopySource) -> Result<Option<String>, StoreError> {
         let upload_id = self.create_multipart(req).await?;
         let mut parts = Vec::new();
         for (number, start, end) in parts_of(req.size) {
@@ -257,12 +269,12 @@ impl Store {
                 .key(&req.key)
                 .upload_id(&upload_id)
                 .part_number(number)
-                .copy_source(Self::copy_source(req))
-                .copy_source_if_match(&req.source_etag)
+                .copy_source(Self::copy_source(src))
+                .copy_source_if_match(&src.etag)
                 .copy_source_range(format!("bytes={start}-{end}"))
                 .send()
                 .await
-                .map_err(|e| classify("UploadPartCopy", &req.source_bucket, &req.source_key, e));
+                .map_err(|e| classify("UploadPartCopy", &src.bucket, &src.key, e));
             match out {
                 Ok(out) => {
                     let etag = out.copy_part_result().and_then(|r| r.e_tag()).unwrap_or_default().to_string();

@@ -29,7 +29,7 @@ pub mod objects;
 pub mod setup;
 pub mod upload;
 
-pub use archive::{ArchiveRequest, ArchivedObject, Placement};
+pub use archive::{ArchiveRequest, ArchivedObject, CopySource, Placement};
 pub use capabilities::{Capabilities, Capability, expiry_rule};
 pub use config::{LockMode, StoreConfig};
 pub use error::StoreError;

@@ -4,7 +4,7 @@ use crate::fetch::Spooled;
 use recvault_core::keys;
 use recvault_core::{RetentionClass, UploadJob};
 use recvault_db::ArchiveLocation;
-use recvault_store::{ArchiveRequest, ArchivedObject, Store, StoreError};
+use recvault_store::{ArchiveRequest, ArchivedObject, CopySource, Store, StoreError};
 
 /// Where a job's bytes go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,10 +31,12 @@ pub async fn archive(
     let key = key_for(store, destination, &h.blake3);
     let w = job.wire();
     let req = ArchiveRequest {
-        source_bucket: w.source.bucket.clone(),
-        source_key: w.source.key.clone(),
-        source_version_id: spooled.version_id.clone(),
-        source_etag: spooled.etag.clone(),
+        source: Some(CopySource {
+            bucket: w.source.bucket.clone(),
+            key: w.source.key.clone(),
+            version_id: spooled.version_id.clone(),
+            etag: spooled.etag.clone(),
+        }),
         spool_path: spooled.file.path().to_path_buf(),
         size: h.size,
         key,

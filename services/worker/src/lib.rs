@@ -27,6 +27,7 @@ pub mod http;
 pub mod job;
 pub mod metrics;
 pub mod reconcile;
+pub mod recovery;
 pub mod run;
 pub mod spool;
 pub mod sweep;

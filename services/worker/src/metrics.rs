@@ -106,7 +106,12 @@ pub struct Metrics {
     pub bundles: IntCounterVec,
     /// R19.1(2): cases closed more than 30 days ago without a ready bundle.
     pub bundles_overdue: IntGauge,
+    /// R2.1: recoveries of unfinalized recordings, by how a try ended.
+    pub recoveries: IntCounterVec,
 }
+
+/// How a recovery try ended, for `recvault_recoveries_total{outcome}`.
+pub const RECOVERY_OUTCOMES: [&str; 5] = ["recovered", "awaiting_reference", "retried", "failed", "superseded"];
 
 /// How an archive version came to be, for `recvault_archive_writes_total{placement}`.
 pub const PLACEMENTS: [&str; 4] = ["recorded", "found", "copied", "uploaded"];
@@ -208,6 +213,17 @@ impl Metrics {
         for o in recvault_bundles::OUTCOMES {
             bundles.with_label_values(&[o]);
         }
+        let recoveries = IntCounterVec::new(
+            Opts::new(
+                "recvault_recoveries_total",
+                "recoveries of unfinalized recordings from a reference of the same device (R2.1), by how a try ended",
+            ),
+            &["outcome"],
+        )
+        .expect("valid metric");
+        for o in RECOVERY_OUTCOMES {
+            recoveries.with_label_values(&[o]);
+        }
         let build_info = IntGaugeVec::new(
             Opts::new("recvault_build_info", "the running build; the value is always 1"),
             &["version"],
@@ -222,6 +238,7 @@ impl Metrics {
             Box::new(calendar_days_remaining.clone()),
             Box::new(bundles.clone()),
             Box::new(bundles_overdue.clone()),
+            Box::new(recoveries.clone()),
             Box::new(build_info),
             Box::new(archive_drift.clone()),
             Box::new(reconcile_last_run.clone()),
@@ -273,6 +290,7 @@ impl Metrics {
             calendar_days_remaining,
             bundles,
             bundles_overdue,
+            recoveries,
         }
     }
 

@@ -183,6 +183,23 @@ impl Worker {
             worker_id: worker_id.clone(),
             outcomes: self.metrics.bundles.clone(),
         });
+        let recovery = Arc::new(crate::recovery::RecoveryContext {
+            store: self.deps.store.clone(),
+            db: self.deps.db.clone(),
+            metrics: self.metrics.clone(),
+            policy: s.probe.policy(),
+            analysis: s.analysis.policy(),
+            spool_dir: s.worker.spool_dir.clone(),
+            worker_id: worker_id.clone(),
+            object_lock: self.capabilities.has(Capability::ObjectLock),
+            lease: Duration::from_secs(s.worker.recovery_lease_secs.max(1)),
+            max_attempts: s.worker.recovery_max_attempts.max(1),
+        });
+        // R2.1: one recovery pass at a time per worker, every recovery_poll_secs (0: never).
+        let recovering = Arc::new(AtomicBool::new(false));
+        let mut recovery_poll = tokio::time::interval(Duration::from_secs(s.worker.recovery_poll_secs.max(1)));
+        recovery_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let recovery_on = s.worker.recovery_poll_secs > 0;
         let ready = Arc::new(AtomicBool::new(false));
         let http_stop = CancellationToken::new();
         let http = self
@@ -202,6 +219,7 @@ impl Worker {
 
         let hard_stop = CancellationToken::new();
         let mut tasks = JoinSet::new();
+        let mut background: JoinSet<()> = JoinSet::new();
         let mut last_activity = tokio::time::Instant::now();
         let mut idle_check = tokio::time::interval(Duration::from_millis(500));
         let mut depth_poll = tokio::time::interval(Duration::from_secs(15));
@@ -258,6 +276,11 @@ impl Worker {
                         break;
                     }
                 },
+                Some(joined) = background.join_next() => {
+                    if let Err(e) = joined {
+                        error!(error = %e, "recovery task panicked; its claim is taken again when the lease ends");
+                    }
+                }
                 Some(joined) = tasks.join_next() => {
                     last_activity = tokio::time::Instant::now();
                     if let Err(e) = joined {
@@ -265,9 +288,25 @@ impl Worker {
                     }
                 }
                 _ = depth_poll.tick() => self.poll_depths().await,
+                _ = recovery_poll.tick(), if recovery_on => {
+                    if !recovering.swap(true, Ordering::AcqRel) {
+                        let (recovery, recovering, hard_stop) = (recovery.clone(), recovering.clone(), hard_stop.clone());
+                        // Not a job: kept out of `tasks`, so that an idle poll is not activity.
+                        background.spawn(async move {
+                            tokio::select! {
+                                biased;
+                                // the claim's lease runs out and the row is taken again
+                                _ = hard_stop.cancelled() => {}
+                                _ = crate::recovery::run_due(&recovery) => {}
+                            }
+                            recovering.store(false, Ordering::Release);
+                        });
+                    }
+                }
                 _ = idle_check.tick(), if idle_exit.is_some() => {
                     if let Some(idle) = idle_exit
                         && tasks.is_empty()
+                        && background.is_empty()
                         && last_activity.elapsed() >= idle
                         && self.queues_empty().await
                     {
@@ -278,7 +317,7 @@ impl Worker {
             }
         }
         ready.store(false, Ordering::Relaxed);
-        self.drain(vec![consumer, bundle_consumer], tasks, hard_stop).await;
+        self.drain(vec![consumer, bundle_consumer], tasks, background, hard_stop).await;
         http_stop.cancel();
         if let Some(h) = http {
             let _ = h.await;
@@ -331,7 +370,13 @@ impl Worker {
         true
     }
 
-    async fn drain(&self, consumers: Vec<JobConsumer>, mut tasks: JoinSet<()>, hard_stop: CancellationToken) {
+    async fn drain(
+        &self,
+        consumers: Vec<JobConsumer>,
+        mut tasks: JoinSet<()>,
+        mut background: JoinSet<()>,
+        hard_stop: CancellationToken,
+    ) {
         for mut consumer in consumers {
             if let Err(e) = consumer.cancel().await {
                 warn!(error = %e, "basic.cancel failed; unacknowledged jobs return to the queue when the connection closes");
@@ -347,11 +392,16 @@ impl Worker {
         let deadline = tokio::time::sleep(grace);
         tokio::pin!(deadline);
         loop {
+            if tasks.is_empty() && background.is_empty() {
+                break;
+            }
             tokio::select! {
-                joined = tasks.join_next() => if joined.is_none() { break },
+                Some(_) = tasks.join_next() => {}
+                Some(_) = background.join_next() => {}
                 _ = &mut deadline => {
                     hard_stop.cancel();
                     while tasks.join_next().await.is_some() {}
+                    while background.join_next().await.is_some() {}
                     break;
                 }
             }
