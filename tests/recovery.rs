@@ -140,6 +140,25 @@ async fn an_unfinalized_recording_is_recovered_from_its_device_s_reference() {
             .unwrap();
     assert!(summary.contains(&format!("recording {reference} as reference")), "{summary}");
 
+    // R19.1: raising the original's class raises its recovered file with it; reconcile (R21.1)
+    // finds every row's object, the recovered one included, as recorded.
+    let raise = recvault_evidence::RetentionRaise {
+        recording_id: original,
+        class: recvault_core::RetentionClass::Permanent,
+        basis: "kept for an appeal",
+        actor: "test",
+    };
+    recvault_evidence::raise_retention(&env.store, &env.db, &raise).await.unwrap();
+    let head = env.store.head_version(&s3.archive_bucket, &key, row.version_id.as_deref()).await.unwrap().unwrap();
+    assert!(head.legal_hold, "the recovered file is held like its original now is");
+    let tag = env.store.retention_tag_of(&s3.archive_bucket, &key, row.version_id.as_deref()).await.unwrap();
+    assert_eq!(tag.as_deref(), Some("permanent"));
+    assert!(env.db.recovery(original).await.unwrap().unwrap().legal_hold);
+    let report =
+        recvault_worker::reconcile::reconcile(&env.store, &env.db, &env.settings.bundles.prefix, false).await.unwrap();
+    assert!(report.drift.is_empty(), "{:?}", report.drift);
+    assert!(report.rows >= 3, "the recordings and the recovered file: {}", report.rows);
+
     // 3. A reference already archived: the next unfinalized recording of the device is recovered
     //    without waiting. Its officer said nothing: on the recovered media the R13.1 check runs,
     //    finds no notification, and the finding says it rests on recovered media.

@@ -21,6 +21,8 @@ pub enum RowRef {
     Recording(i64),
     Quarantine(i64),
     Bundle(uuid::Uuid),
+    /// The recovered file of this recording (R2.1).
+    Recovery(i64),
 }
 
 /// A row's archived object, as the database records it.
@@ -61,8 +63,8 @@ fn blake3_hex(bytes: &[u8]) -> String {
 }
 
 impl Db {
-    /// Every archived object a row records: recordings (the tag their class needs) and
-    /// quarantined bytes (permanent, held).
+    /// Every archived object a row records: recordings (the tag their class needs), quarantined
+    /// bytes (permanent, held), recovered files (their original's class) and ready bundles.
     pub async fn recorded_objects(&self) -> Result<Vec<RecordedObject>, DbError> {
         let mut out = Vec::new();
         let rows = sqlx::query(
@@ -118,6 +120,36 @@ impl Db {
                 },
             });
         }
+        // Recovered files (R2.1): kept as long as their original, with the lock and hold recorded.
+        let rows = sqlx::query(
+            "select rc.recording_id, rc.bucket, rc.key, rc.version_id, rc.size_bytes, rc.blake3, rc.lock_mode, \
+               rc.lock_until, rc.legal_hold, r.retention_class \
+             from recoveries rc join recordings r on r.id = rc.recording_id where rc.state = 'recovered' \
+             order by rc.recording_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        for r in rows {
+            let class: String = r.get("retention_class");
+            let class = RetentionClass::from_code(&class)
+                .ok_or_else(|| DbError::Corrupt(format!("retention_class {class:?}")))?;
+            let size: Option<i64> = r.get("size_bytes");
+            let blake3: Option<Vec<u8>> = r.get("blake3");
+            out.push(RecordedObject {
+                row: RowRef::Recovery(r.get("recording_id")),
+                bucket: r.get::<Option<String>, _>("bucket").unwrap_or_default(),
+                expected: Expected {
+                    key: r.get::<Option<String>, _>("key").unwrap_or_default(),
+                    version_id: r.get("version_id"),
+                    tag: class.tag(),
+                    lock_mode: r.get("lock_mode"),
+                    lock_until: r.get("lock_until"),
+                    legal_hold: r.get("legal_hold"),
+                    size: size.and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
+                    claim: Claim::Blake3Metadata(blake3.as_deref().map(blake3_hex).unwrap_or_default()),
+                },
+            });
+        }
         // Ready bundles (R19.1(2)): permanent, with the lock and hold recorded, and the SHA-256
         // the case systems were given.
         let rows = sqlx::query(
@@ -163,7 +195,7 @@ impl Db {
         let live: HashSet<String> = drift.iter().map(Drift::fingerprint).collect();
         for d in drift {
             let recording_id = match d.row {
-                Some(RowRef::Recording(id)) => Some(id),
+                Some(RowRef::Recording(id) | RowRef::Recovery(id)) => Some(id),
                 _ => None,
             };
             let summary = format!("archive drift ({}): {}/{}: {}", d.kind.code(), d.bucket, d.key, d.detail);

@@ -289,6 +289,42 @@ impl Db {
         Ok(Some(analysis))
     }
 
+    /// The recovered file of a recording, if it has one: (bucket, key, version).
+    pub async fn recovered_object(
+        &self,
+        recording_id: i64,
+    ) -> Result<Option<(String, String, Option<String>)>, DbError> {
+        Ok(sqlx::query_as(
+            "select bucket, key, version_id from recoveries where recording_id = $1 and state = 'recovered'",
+        )
+        .bind(recording_id)
+        .fetch_optional(self.pool())
+        .await?)
+    }
+
+    /// Records the protection a recovered file now has (raised with its original's class: R19.1).
+    /// The row's trigger refuses a shorter lock or a released hold.
+    pub async fn record_recovered_protection(
+        &self,
+        recording_id: i64,
+        lock_mode: Option<&str>,
+        lock_until: Option<chrono::DateTime<chrono::Utc>>,
+        legal_hold: bool,
+    ) -> Result<(), DbError> {
+        sqlx::query(
+            "update recoveries set lock_mode = coalesce($2, lock_mode), lock_until = greatest(lock_until, $3), \
+               legal_hold = legal_hold or $4 \
+             where recording_id = $1 and state = 'recovered'",
+        )
+        .bind(recording_id)
+        .bind(lock_mode)
+        .bind(lock_until)
+        .bind(legal_hold)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
     /// A recording's recovery, if it has one.
     pub async fn recovery(&self, recording_id: i64) -> Result<Option<RecoveryRow>, DbError> {
         let row = sqlx::query(

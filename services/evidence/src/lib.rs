@@ -6,7 +6,7 @@
 //!
 //! # Layout
 //! - [`raise_retention`]: R19.1, a recording's class raised (never lowered) by a person or by a
-//!   rule (a case closed: R19.1(2)), with who and why.
+//!   rule (a case closed: R19.1(2)), with who and why; its recovered file (R2.1), if any, with it.
 //!
 //! Ingest raises a class inside its own content transaction (the same bytes arriving from a job
 //! with a higher class, `recvault-db` `record_archived`) with the same building blocks: the core's
@@ -72,6 +72,16 @@ pub async fn raise_retention(store: &Store, db: &Db, r: &RetentionRaise<'_>) -> 
     } else {
         before
     };
+    // R2.1: a recovered file is kept as long as its original.
+    if let Some((bucket, key, version)) = db.recovered_object(r.recording_id).await? {
+        store.raise_tag(&bucket, &key, version.as_deref(), to).await?;
+        if let Some(head) = store.head_version(&bucket, &key, version.as_deref()).await?
+            && head.lock_mode.is_some()
+        {
+            let p = store.raise_protection(&bucket, &key, version.as_deref(), Protection::of(&head), &want).await?;
+            db.record_recovered_protection(r.recording_id, p.lock_mode.as_deref(), p.lock_until, p.legal_hold).await?;
+        }
+    }
     let from = db
         .record_retention_raise(
             r.recording_id,

@@ -1,7 +1,7 @@
 //! `recvault reconcile` (R21.1): every row's archive object is at its recorded version, current,
 //! with the tag its class needs, the recorded lock (mode, and a date no earlier) and hold, and
-//! the bytes the row names; every object version under `recordings/`, `quarantine/` and the
-//! bundles prefix has a row. Ready case-file bundles (R19.1(2)) are read back and their SHA-256
+//! the bytes the row names; every object version under `recordings/`, `quarantine/`, `recovered/`
+//! and the bundles prefix has a row. Ready case-file bundles (R19.1(2)) are read back and their SHA-256
 //! compared with the one the case systems were given.
 //!
 //! Drift is reported (JSON), kept as critical findings (raised once, withdrawn when gone), recorded
@@ -15,7 +15,7 @@
 //! `recvault_core::reconcile` stays the same.
 
 use chrono::{DateTime, Utc};
-use recvault_core::keys::RECORDINGS_PREFIX;
+use recvault_core::keys::{RECORDINGS_PREFIX, RECOVERED_PREFIX};
 use recvault_core::reconcile::{Claim, DriftKind, Observed, compare};
 use recvault_db::reconcile::{Drift, RecordedObject};
 use recvault_db::{Db, DbError};
@@ -66,6 +66,7 @@ pub async fn reconcile(
     let bucket = store.config().archive_bucket.clone();
     let mut listed = store.list_versions(&bucket, RECORDINGS_PREFIX).await?;
     listed.extend(store.list_versions(&bucket, &store.config().quarantine_prefix).await?);
+    listed.extend(store.list_versions(&bucket, RECOVERED_PREFIX).await?);
     listed.extend(store.list_versions(&bucket, bundles_prefix).await?);
     let rows = db.recorded_objects().await?;
     let mut report = ReconcileReport {
@@ -105,7 +106,7 @@ pub async fn reconcile(
                 key: v.key.clone(),
                 version_id: v.version_id.clone(),
                 row: None,
-                detail: format!("{} bytes that no recording, quarantine or bundle row records", v.size),
+                detail: format!("{} bytes that no recording, quarantine, recovery or bundle row records", v.size),
             });
         }
     }
