@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used)]
 
 use chrono::{DateTime, FixedOffset, TimeDelta};
-use recvault_fixtures::spec::Damage;
+use recvault_fixtures::spec::{Damage, Layout};
 use recvault_fixtures::{AudioSpec, RecordingSpec, SpeechSpec, VideoSpec};
 use recvault_tests::{TestEnv, eventually};
 use std::path::{Path, PathBuf};
@@ -195,13 +195,18 @@ async fn an_unfinalized_recording_is_recovered_from_its_device_s_reference() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reference_of_another_device_is_never_used() {
+async fn a_reference_of_another_device_or_a_fragmented_one_is_never_used() {
     let env = TestEnv::with(|s| s.worker.recovery_poll_secs = 1).await;
     let worker = env.start_worker().await;
     let damaged = recording(&env, "killed.mp4", 51, Damage::KilledMidWrite { after: Duration::from_secs(6) });
     let original = archive(&env, &damaged, "DSJ-RECOVER-A", t0()).await;
     // a finished recording, but of another device
     archive(&env, &recording(&env, "other.mp4", 52, Damage::None), "DSJ-RECOVER-B", t0()).await;
+    // a finished recording of this device, but fragmented: its samples are not in its sample tables
+    let fragmented =
+        RecordingSpec { layout: Layout::Fragmented { fragment: Duration::from_secs(1) }, ..spec(53, Damage::None) };
+    let fragmented = env.fixture("fragmented.mp4", &fragmented).0;
+    archive(&env, &fragmented, "DSJ-RECOVER-A", t0() + TimeDelta::hours(1)).await;
     eventually("the recovery waits for a reference", WAIT, || async {
         state_of(&env, original).await.as_deref() == Some("awaiting_reference")
     })

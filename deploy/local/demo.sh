@@ -92,6 +92,14 @@ for _ in $(seq 1 240); do
 done
 curl -s "http://$RECVAULT_WORKER__METRICS_ADDR/metrics" | grep -E '^recvault_(jobs_total|findings_total|ingested_bytes_total|storage_capability|archive_writes_total)' | grep -v ' 0$' || true
 
+say "killed.mp4 has no index (the recorder lost power): the worker recovers it with a finished recording of DSJ-0042 (R2.1)"
+for _ in $(seq 1 120); do
+  recovered=$( (curl -s "http://$RECVAULT_WORKER__METRICS_ADDR/metrics" || true) | awk '/^recvault_recoveries_total\{outcome="recovered"\}/ {print $2 + 0}')
+  [ "${recovered:-0}" -ge 1 ] && break
+  sleep 0.5
+done
+curl -s "http://$RECVAULT_WORKER__METRICS_ADDR/metrics" | grep -E '^recvault_recoveries_total' | grep -v ' 0$' || true
+
 say "the case system's API: a signing key, a token for unit zhidui, recvault api"
 "$BIN" token keygen --dir "$DEMO/keys" >/dev/null
 export RECVAULT_API__JWKS_FILE="$DEMO/keys/jwks.json"

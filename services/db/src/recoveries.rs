@@ -80,9 +80,11 @@ pub fn needs_recovery(report: &ProbeReport) -> bool {
     report.container.moov_offset.is_none() && report.container.first_mdat_offset.is_some()
 }
 
-/// A finished, complete recording: it can serve as its device's reference.
+/// A finished, complete, unfragmented recording (its sample tables index its media): it can serve
+/// as its device's reference.
 pub fn can_be_reference(report: &ProbeReport, findings: &[Finding]) -> bool {
     report.container.moov_offset.is_some()
+        && report.container.fragments == 0
         && !report.tracks.is_empty()
         && !findings.iter().any(|f| matches!(f.kind, FindingKind::Truncated | FindingKind::Unfinalized))
 }
@@ -119,6 +121,7 @@ pub(crate) async fn on_archived(
 const REFERENCE: &str = "select r.id, r.archive_bucket, r.archive_key, r.archive_version_id, r.retention_class \
      from recordings r join probe_reports p on p.recording_id = r.id \
      where r.device_id = $1 and r.id <> $2 and jsonb_typeof(p.report #> '{container,moov_offset}') = 'number' \
+       and p.fragments = 0 \
        and jsonb_array_length(p.report -> 'tracks') > 0 \
        and not exists (select 1 from findings f where f.recording_id = r.id and f.kind in ('truncated', 'unfinalized')) \
      order by r.archived_at desc, r.id desc limit 1";
@@ -156,7 +159,7 @@ impl Db {
         Ok(Some(RecoveryWork { device_id: row.try_get(5)?, attempts: row.try_get(6)?, original: stored(&row)? }))
     }
 
-    /// The device's most recent finished, complete recording other than `recording_id`.
+    /// The device's most recent finished, complete, unfragmented recording other than `recording_id`.
     pub async fn recovery_reference(
         &self,
         device_id: &str,
