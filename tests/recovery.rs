@@ -140,6 +140,20 @@ async fn an_unfinalized_recording_is_recovered_from_its_device_s_reference() {
             .unwrap();
     assert!(summary.contains(&format!("recording {reference} as reference")), "{summary}");
 
+    // A case system reading the recording over the API sees its recovery.
+    let api = env.start_api().await;
+    let token = api.token(&[recvault_core::access::Role::CaseSystem], "zhidui");
+    let answer = api.get(&format!("/v1/recordings/{original}"), &token).await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    let view = &answer.body["recovery"];
+    assert_eq!(view["state"], "recovered");
+    assert_eq!(view["reference_id"], reference);
+    assert_eq!(view["sha256"].as_str(), Some(hex::encode(row.sha256.as_deref().unwrap()).as_str()));
+    assert_eq!(view["key"].as_str(), Some(key.as_str()));
+    let answer = api.get(&format!("/v1/recordings/{reference}"), &token).await;
+    assert!(answer.body["recovery"].is_null(), "a finished recording has no recovery");
+    api.stop().await;
+
     // R19.1: raising the original's class raises its recovered file with it; reconcile (R21.1)
     // finds every row's object, the recovered one included, as recorded.
     let raise = recvault_evidence::RetentionRaise {

@@ -123,6 +123,46 @@ pub struct RecordingDetail {
     /// The activity timeline(s) holding it, as `recvault timeline --json` prints them.
     #[schema(value_type = Vec<Object>)]
     pub timeline: Vec<serde_json::Value>,
+    /// R2.1: for a recording the recorder never finalized, its recovery (absent otherwise).
+    pub recovery: Option<RecoveryView>,
+}
+
+/// The recovery of an unfinalized recording (R2.1): a separate, derived file rebuilt from a
+/// finished recording of the same device; the original is kept as it was.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RecoveryView {
+    /// `awaiting_reference`, `pending`, `recovered` or `failed`.
+    pub state: String,
+    /// Why it waits or failed.
+    pub reason: Option<String>,
+    /// The finished recording of the same device the index was rebuilt from.
+    pub reference_id: Option<i64>,
+    /// The recovered file in the archive bucket.
+    pub key: Option<String>,
+    pub version_id: Option<String>,
+    /// Hex SHA-256 and BLAKE3 of the recovered file (not of the original).
+    pub sha256: Option<String>,
+    pub blake3: Option<String>,
+    pub size_bytes: Option<i64>,
+    /// What was placed and what could not be (`recvault recover` prints the same report).
+    #[schema(value_type = Option<Object>)]
+    pub report: Option<serde_json::Value>,
+}
+
+impl From<&recvault_db::recoveries::RecoveryRow> for RecoveryView {
+    fn from(r: &recvault_db::recoveries::RecoveryRow) -> Self {
+        Self {
+            state: r.state.clone(),
+            reason: r.reason.clone(),
+            reference_id: r.reference_id,
+            key: r.key.clone(),
+            version_id: r.version_id.clone(),
+            sha256: r.sha256.as_deref().map(hex::encode),
+            blake3: r.blake3.as_deref().map(hex::encode),
+            size_bytes: r.size_bytes,
+            report: r.recovery.clone(),
+        }
+    }
 }
 
 /// The search filters (R18.1); all optional, combined with AND. Text matches exactly.

@@ -94,7 +94,8 @@ pub async fn get_recording(
         .into_iter()
         .map(|a| serde_json::to_value(a).unwrap_or_default())
         .collect();
-    Ok(Json(RecordingDetail { recording: RecordingView::from(&rec), timeline }))
+    let recovery = app.db.recovery(id).await?.as_ref().map(RecoveryView::from);
+    Ok(Json(RecordingDetail { recording: RecordingView::from(&rec), timeline, recovery }))
 }
 
 /// Raise a recording's retention class (R19.1); a lower class is refused.
