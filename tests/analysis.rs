@@ -7,7 +7,7 @@
 use chrono::{DateTime, FixedOffset, TimeDelta};
 use recvault_db::queries::TimelineFilter;
 use recvault_fixtures::spec::RESUMPTION_PINYIN;
-use recvault_fixtures::{AudioSpec, RecordingSpec, SpeechSpec, VideoSpec};
+use recvault_fixtures::{AudioSpec, RecordingSpec, SpeechSpec};
 use recvault_tests::TestEnv;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -27,14 +27,7 @@ fn at(secs: i64) -> DateTime<FixedOffset> {
 fn segment(env: &TestEnv, name: &str, secs: u64, speech: Option<SpeechSpec>, seed: u64) -> PathBuf {
     let spec = RecordingSpec {
         duration: Duration::from_secs(secs),
-        video: Some(VideoSpec {
-            width: 96,
-            height: 64,
-            fps: 5,
-            bitrate_kbps: 50,
-            keyframe_interval: 5,
-            ..VideoSpec::default()
-        }),
+        video: Some(recvault_tests::tiny_video()),
         audio: Some(AudioSpec::default()),
         speech: speech.into_iter().collect(),
         seed,

@@ -8,7 +8,7 @@
 
 use chrono::{DateTime, FixedOffset, TimeDelta};
 use recvault_fixtures::spec::{Damage, Layout};
-use recvault_fixtures::{AudioSpec, RecordingSpec, SpeechSpec, VideoSpec};
+use recvault_fixtures::{AudioSpec, RecordingSpec, SpeechSpec};
 use recvault_tests::{TestEnv, eventually};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -29,14 +29,7 @@ fn recording(env: &TestEnv, name: &str, seed: u64, damage: Damage) -> PathBuf {
 fn spec(seed: u64, damage: Damage) -> RecordingSpec {
     RecordingSpec {
         duration: Duration::from_secs(12),
-        video: Some(VideoSpec {
-            width: 96,
-            height: 64,
-            fps: 5,
-            bitrate_kbps: 50,
-            keyframe_interval: 5,
-            ..VideoSpec::default()
-        }),
+        video: Some(recvault_tests::tiny_video()),
         audio: Some(AudioSpec::default()),
         speech: vec![SpeechSpec::notification(Duration::from_millis(500))],
         damage,

@@ -535,6 +535,19 @@ pub fn spawn_worker_process(settings: &Settings) -> tokio::process::Child {
         .expect("spawn recvault worker")
 }
 
+/// 96x64 video at 5 fps, 50 kb/s, a keyframe a second: a recording's segment that is quick to
+/// generate and ingest.
+pub fn tiny_video() -> recvault_fixtures::VideoSpec {
+    recvault_fixtures::VideoSpec {
+        width: 96,
+        height: 64,
+        fps: 5,
+        bitrate_kbps: 50,
+        keyframe_interval: 5,
+        ..recvault_fixtures::VideoSpec::default()
+    }
+}
+
 /// Waits for `cond` to hold, polling.
 pub async fn eventually<F, Fut>(what: &str, timeout: Duration, mut cond: F)
 where

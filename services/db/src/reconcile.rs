@@ -58,6 +58,26 @@ impl Drift {
     }
 }
 
+/// An object the system wrote after the fact (a bundle, a recovered file), recorded in nullable
+/// columns `bucket, key, version_id, size_bytes, lock_mode, lock_until, legal_hold`.
+fn written_object(r: &sqlx::postgres::PgRow, row: RowRef, tag: &'static str, claim: Claim) -> RecordedObject {
+    let size: Option<i64> = r.get("size_bytes");
+    RecordedObject {
+        row,
+        bucket: r.get::<Option<String>, _>("bucket").unwrap_or_default(),
+        expected: Expected {
+            key: r.get::<Option<String>, _>("key").unwrap_or_default(),
+            version_id: r.get("version_id"),
+            tag,
+            lock_mode: r.get("lock_mode"),
+            lock_until: r.get("lock_until"),
+            legal_hold: r.get("legal_hold"),
+            size: size.and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
+            claim,
+        },
+    }
+}
+
 fn blake3_hex(bytes: &[u8]) -> String {
     hex::encode(bytes)
 }
@@ -133,22 +153,9 @@ impl Db {
             let class: String = r.get("retention_class");
             let class = RetentionClass::from_code(&class)
                 .ok_or_else(|| DbError::Corrupt(format!("retention_class {class:?}")))?;
-            let size: Option<i64> = r.get("size_bytes");
             let blake3: Option<Vec<u8>> = r.get("blake3");
-            out.push(RecordedObject {
-                row: RowRef::Recovery(r.get("recording_id")),
-                bucket: r.get::<Option<String>, _>("bucket").unwrap_or_default(),
-                expected: Expected {
-                    key: r.get::<Option<String>, _>("key").unwrap_or_default(),
-                    version_id: r.get("version_id"),
-                    tag: class.tag(),
-                    lock_mode: r.get("lock_mode"),
-                    lock_until: r.get("lock_until"),
-                    legal_hold: r.get("legal_hold"),
-                    size: size.and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
-                    claim: Claim::Blake3Metadata(blake3.as_deref().map(blake3_hex).unwrap_or_default()),
-                },
-            });
+            let claim = Claim::Blake3Metadata(blake3.as_deref().map(blake3_hex).unwrap_or_default());
+            out.push(written_object(&r, RowRef::Recovery(r.get("recording_id")), class.tag(), claim));
         }
         // Ready bundles (R19.1(2)): permanent, with the lock and hold recorded, and the SHA-256
         // the case systems were given.
@@ -159,22 +166,9 @@ impl Db {
         .fetch_all(&self.pool)
         .await?;
         for r in rows {
-            let size: Option<i64> = r.get("size_bytes");
             let sha: Option<Vec<u8>> = r.get("sha256");
-            out.push(RecordedObject {
-                row: RowRef::Bundle(r.get("id")),
-                bucket: r.get::<Option<String>, _>("bucket").unwrap_or_default(),
-                expected: Expected {
-                    key: r.get::<Option<String>, _>("key").unwrap_or_default(),
-                    version_id: r.get("version_id"),
-                    tag: RetentionClass::Permanent.tag(),
-                    lock_mode: r.get("lock_mode"),
-                    lock_until: r.get("lock_until"),
-                    legal_hold: r.get("legal_hold"),
-                    size: size.and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
-                    claim: Claim::Sha256(sha.map(hex::encode).unwrap_or_default()),
-                },
-            });
+            let claim = Claim::Sha256(sha.map(hex::encode).unwrap_or_default());
+            out.push(written_object(&r, RowRef::Bundle(r.get("id")), RetentionClass::Permanent.tag(), claim));
         }
         Ok(out)
     }
