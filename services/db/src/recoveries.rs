@@ -31,6 +31,7 @@ pub struct StoredObject {
     pub version_id: Option<String>,
     /// The recording's retention class (a recovered file is kept as long as its original).
     pub retention_class: String,
+    pub size_bytes: i64,
 }
 
 /// A claimed recovery.
@@ -118,7 +119,7 @@ pub(crate) async fn on_archived(
     Ok(())
 }
 
-const REFERENCE: &str = "select r.id, r.archive_bucket, r.archive_key, r.archive_version_id, r.retention_class \
+const REFERENCE: &str = "select r.id, r.archive_bucket, r.archive_key, r.archive_version_id, r.retention_class, r.size_bytes \
      from recordings r join probe_reports p on p.recording_id = r.id \
      where r.device_id = $1 and r.id <> $2 and jsonb_typeof(p.report #> '{container,moov_offset}') = 'number' \
        and p.fragments = 0 \
@@ -133,6 +134,7 @@ fn stored(row: &sqlx::postgres::PgRow) -> Result<StoredObject, sqlx::Error> {
         key: row.try_get(2)?,
         version_id: row.try_get(3)?,
         retention_class: row.try_get(4)?,
+        size_bytes: row.try_get(5)?,
     })
 }
 
@@ -149,14 +151,15 @@ impl Db {
                attempts = c.attempts + 1 \
              from due, recordings r \
              where c.recording_id = due.recording_id and r.id = c.recording_id \
-             returning r.id, r.archive_bucket, r.archive_key, r.archive_version_id, r.retention_class, c.device_id, c.attempts",
+             returning r.id, r.archive_bucket, r.archive_key, r.archive_version_id, r.retention_class, r.size_bytes, \
+               c.device_id, c.attempts",
         )
         .bind(worker_id)
         .bind(lease_ms)
         .fetch_optional(self.pool())
         .await?;
         let Some(row) = row else { return Ok(None) };
-        Ok(Some(RecoveryWork { device_id: row.try_get(5)?, attempts: row.try_get(6)?, original: stored(&row)? }))
+        Ok(Some(RecoveryWork { device_id: row.try_get(6)?, attempts: row.try_get(7)?, original: stored(&row)? }))
     }
 
     /// The device's most recent finished, complete, unfragmented recording other than `recording_id`.

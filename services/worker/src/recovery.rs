@@ -19,6 +19,7 @@
 //!
 //! The original is only read: it stays archived, locked and recorded as it was.
 
+use crate::budget::Admission;
 use crate::fetch::{Spooled, fetch, hash_file};
 use crate::metrics::Metrics;
 use crate::verify::verify;
@@ -45,6 +46,8 @@ pub struct RecoveryContext {
     pub object_lock: bool,
     pub lease: Duration,
     pub max_attempts: u32,
+    /// The worker's spool budget, shared with its jobs.
+    pub budget: crate::budget::SpoolBudget,
 }
 
 /// A try that did not finish, and whether trying again can help.
@@ -128,6 +131,23 @@ async fn one(ctx: &RecoveryContext, work: &RecoveryWork) -> Result<&'static str,
             return Ok("awaiting_reference");
         }
         return Err(Fault::Transient("a reference arrived while parking; trying again".into()));
+    };
+    // The original, the reference and the recovered file (at most the original's size) in the spool.
+    let size = [original.size_bytes, original.size_bytes, reference.size_bytes]
+        .iter()
+        .map(|s| u64::try_from(*s).unwrap_or(0))
+        .sum::<u64>();
+    let _room = match ctx.budget.reserve(size).map_err(|e| transient("spool", e))? {
+        Ok(room) => room,
+        Err(Admission::Never { capacity }) => {
+            return Err(Fault::Permanent(format!(
+                "the recording, its reference and the recovered file need {size} bytes of spool and this worker's holds {capacity}: raise worker.spool_max_bytes or the spool volume"
+            )));
+        }
+        Err(Admission::NotNow { free }) => {
+            return Err(Fault::Transient(format!("{size} bytes do not fit in the spool now ({free} free)")));
+        }
+        Err(Admission::Admit) => unreachable!("an admission is a reservation"),
     };
     let damaged = read(ctx, original).await?;
     let reference_file = read(ctx, &reference).await?;

@@ -194,6 +194,7 @@ impl Worker {
             object_lock: self.capabilities.has(Capability::ObjectLock),
             lease: Duration::from_secs(s.worker.recovery_lease_secs.max(1)),
             max_attempts: s.worker.recovery_max_attempts.max(1),
+            budget: ctx.budget.clone(),
         });
         // R2.1: one recovery pass at a time per worker, every recovery_poll_secs (0: never).
         let recovering = Arc::new(AtomicBool::new(false));
