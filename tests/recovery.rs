@@ -202,13 +202,21 @@ async fn an_unfinalized_recording_is_recovered_from_its_device_s_reference() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reference_of_another_device_or_a_fragmented_one_is_never_used() {
+async fn a_reference_of_another_device_or_unit_or_a_fragmented_one_is_never_used() {
     let env = TestEnv::with(|s| s.worker.recovery_poll_secs = 1).await;
     let worker = env.start_worker().await;
     let damaged = recording(&env, "killed.mp4", 51, Damage::KilledMidWrite { after: Duration::from_secs(6) });
     let original = archive(&env, &damaged, "DSJ-RECOVER-A", t0()).await;
     // a finished recording, but of another device
     archive(&env, &recording(&env, "other.mp4", 52, Damage::None), "DSJ-RECOVER-B", t0()).await;
+    // a finished recording of this device, but delivered for another unit
+    let foreign = recording(&env, "foreign.mp4", 54, Damage::None);
+    let job = env
+        .submit_at(&foreign, "DSJ-RECOVER-A", t0() + TimeDelta::hours(2), t0() + TimeDelta::hours(3), |w| {
+            w.unit = "another-unit".into();
+        })
+        .await;
+    assert_eq!(env.wait_for_job(job.job_id(), WAIT).await, "archived");
     // a finished recording of this device, but fragmented: its samples are not in its sample tables
     let fragmented =
         RecordingSpec { layout: Layout::Fragmented { fragment: Duration::from_secs(1) }, ..spec(53, Damage::None) };

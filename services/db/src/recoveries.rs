@@ -121,7 +121,8 @@ pub(crate) async fn on_archived(
 
 const REFERENCE: &str = "select r.id, r.archive_bucket, r.archive_key, r.archive_version_id, r.retention_class, r.size_bytes \
      from recordings r join probe_reports p on p.recording_id = r.id \
-     where r.device_id = $1 and r.id <> $2 and jsonb_typeof(p.report #> '{container,moov_offset}') = 'number' \
+     where r.device_id = $1 and r.id <> $2 and r.unit = (select unit from recordings where id = $2) \
+       and jsonb_typeof(p.report #> '{container,moov_offset}') = 'number' \
        and p.fragments = 0 \
        and jsonb_array_length(p.report -> 'tracks') > 0 \
        and not exists (select 1 from findings f where f.recording_id = r.id and f.kind in ('truncated', 'unfinalized')) \
@@ -162,7 +163,9 @@ impl Db {
         Ok(Some(RecoveryWork { device_id: row.try_get(6)?, attempts: row.try_get(7)?, original: stored(&row)? }))
     }
 
-    /// The device's most recent finished, complete, unfragmented recording other than `recording_id`.
+    /// The device's most recent finished, complete, unfragmented recording other than `recording_id`,
+    /// archived for the same unit (a station speaking for another unit's device is not trusted to
+    /// supply the codec configuration of this unit's evidence).
     pub async fn recovery_reference(
         &self,
         device_id: &str,
