@@ -80,7 +80,9 @@ impl Variant {
             Self::FfmpegAudio => {
                 "reference: `ffmpeg` decoding the audio to 16 kHz mono (`-vn -ac 1 -ar 16000 -f s16le`)"
             }
-            Self::ProbeCli => "**issue 8, ours**: `recvault probe FILE` (hashes + probe + speech), one process per file",
+            Self::ProbeCli => {
+                "**issue 8, ours**: `recvault probe FILE` (hashes + probe + speech), one process per file"
+            }
             Self::Naive => {
                 "**issue 8, naive sequence**: `ffprobe -show_packets` + `ffmpeg` audio → 16 kHz mono + `b3sum`, one process each per file"
             }

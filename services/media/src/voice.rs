@@ -315,8 +315,8 @@ pub struct Gated<D> {
     overflowed: bool,
 }
 
-/// Frames kept for the inner detector while the gate is closed: 1 s at 16 ms frames.
-pub const CATCH_UP_FRAMES: usize = 64;
+/// Frames kept for the inner detector while the gate is closed: 4 s at 16 ms frames.
+pub const CATCH_UP_FRAMES: usize = 256;
 
 impl<D: VoiceDetector> Gated<D> {
     /// `inner` behind a gate with `settings`.
