@@ -65,7 +65,7 @@ impl Variant {
     pub fn label(self) -> &'static str {
         match self {
             Self::Ours => "**ours**: `hash_file` then `verify_blocking` (what the worker runs)",
-            Self::Hash => "↳ `hash_file` alone (BLAKE3, and SHA-256 on a second thread)",
+            Self::Hash => "↳ `hash_file` alone (BLAKE3 and SHA-256 over one reused buffer, one thread)",
             Self::Probe => "↳ `verify_blocking` alone (box walk + qtdemux packet walk + assess, worker defaults)",
             Self::ProbeNoSpeech => {
                 "  ↳ `verify_blocking` with `probe.speech = false` (no AAC decode, no voice detection)"
