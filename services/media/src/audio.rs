@@ -7,7 +7,7 @@
 //! whether or not audio is decoded. There is no `queue`: decoding runs on qtdemux's streaming
 //! thread. A queue gave decoding a thread of its own, but the hand-off of every AAC packet
 //! (≈ 47 a second of audio) cost a wake-up each, and the profile of issue 8 put the scheduler
-//! and queue locking at ≈ 15 % of the probe's CPU; the caller overlaps the whole probe with
+//! and futex wake-ups at ≈ 8 % of the whole pass's CPU; the caller overlaps the whole probe with
 //! hashing instead. The voice-activity detector still runs on a thread of its own, fed by a
 //! bounded channel in batches of [`BATCH`] buffers (one wake-up per batch, not per buffer).
 
@@ -18,10 +18,10 @@ use gstreamer_app as gst_app;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
 
-/// Decoded buffers per message to the detector thread: ≈ 2 s of audio (decoders emit one buffer
-/// per AAC frame, 1,024 samples before resampling).
+/// Decoded buffers per message to the detector thread: 1.4 s of 48 kHz audio, 4 s of 16 kHz
+/// (the decoder emits one buffer per AAC frame, 1,024 samples before resampling).
 pub(crate) const BATCH: usize = 64;
-/// Batches waiting for the detector: bounds memory (≈ 8 s of audio) and makes decoding wait
+/// Batches waiting for the detector: bounds memory (≤ 16 s of audio, 0.5 MB) and makes decoding wait
 /// when the detector falls behind.
 const CHANNEL_BATCHES: usize = 4;
 
