@@ -3,7 +3,9 @@
 //! 1. **Verify pass**: what the worker runs on a spooled file (`fetch::hash_file` +
 //!    `verify::verify_blocking`) against `ffprobe -show_packets` followed by `b3sum`, on a ~800 MB
 //!    file and on a corpus of ~20 small recordings; with the split (hash alone, probe alone,
-//!    BLAKE3 alone, SHA-256 alone) and two overlapped variants.
+//!    BLAKE3 alone, SHA-256 alone) and two overlapped variants. Issue 8: the whole
+//!    `recvault probe FILE` process against the naive sequence `ffprobe -show_packets` +
+//!    `ffmpeg` audio → 16 kHz mono + `b3sum` (whole processes), wall and CPU time.
 //! 2. **Ingest through the queue**: the station stages and posts jobs, the release
 //!    `recvault worker` consumes them; first publish → last committed row, against a plain
 //!    PutObject of the same bytes to the same S3 server with the same client configuration.
@@ -422,10 +424,15 @@ fn run(command: Command) -> anyhow::Result<()> {
     let mut loads = Vec::new();
     let mut verify_results = Vec::new();
     if do_verify {
+        // Issue 8's whole-process comparison needs the release CLI next to this binary.
+        let recvault = worker_bin(opts.worker_bin.as_ref()).ok();
+        if recvault.is_none() {
+            notes.push("no release `recvault` binary: the whole-process `recvault probe` variant was skipped".into());
+        }
         for set in [&big, &corpus] {
             quiet(&opts, &mut notes);
             let meter = procfs::LoadMeter::start(format!("verify pass, {}", set.label), &moto);
-            verify_results.push(verify::run(set, opts.repeats)?);
+            verify_results.push(verify::run(set, opts.repeats, recvault.as_deref())?);
             loads.extend(meter.stop(&moto));
         }
     }

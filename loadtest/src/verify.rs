@@ -1,8 +1,12 @@
 //! Measurement 1: the verify pass the worker runs on a spooled file (`hash_file` + `verify_blocking`)
-//! against `ffprobe -show_packets` followed by `b3sum`, with the split and two overlapped variants.
+//! against `ffprobe -show_packets` followed by `b3sum`, with the split and two overlapped variants;
+//! and (issue 8) the whole `recvault probe FILE` process against the sequence of tools a user
+//! would script for the same facts: `ffprobe -show_packets`, `ffmpeg` decoding the audio to
+//! 16 kHz mono, `b3sum`, each a whole process.
 //!
 //! The page cache is warmed first (every file read once) and every variant runs once untimed, so
-//! the timed repetitions measure CPU, not the disk.
+//! the timed repetitions measure CPU, not the disk. Every variant's CPU time (user + system, of
+//! this process and of the children it waited for) is recorded next to its wall time.
 
 use crate::corpus::FileSet;
 use crate::stats::Samples;
@@ -36,10 +40,14 @@ pub enum Variant {
     B3sum,
     Sha256sum,
     FfmpegAudio,
+    ProbeCli,
+    Naive,
 }
 
 impl Variant {
-    pub const ALL: [Variant; 12] = [
+    pub const ALL: [Variant; 14] = [
+        Self::ProbeCli,
+        Self::Naive,
         Self::Ours,
         Self::Hash,
         Self::Probe,
@@ -57,7 +65,7 @@ impl Variant {
     pub fn label(self) -> &'static str {
         match self {
             Self::Ours => "**ours**: `hash_file` then `verify_blocking` (what the worker runs)",
-            Self::Hash => "↳ `hash_file` alone (BLAKE3, and SHA-256 on a second thread)",
+            Self::Hash => "↳ `hash_file` alone (BLAKE3 and SHA-256 over one reused buffer, one thread)",
             Self::Probe => "↳ `verify_blocking` alone (box walk + qtdemux packet walk + assess, worker defaults)",
             Self::ProbeNoSpeech => {
                 "  ↳ `verify_blocking` with `probe.speech = false` (no AAC decode, no voice detection)"
@@ -72,6 +80,12 @@ impl Variant {
             Self::FfmpegAudio => {
                 "reference: `ffmpeg` decoding the audio to 16 kHz mono (`-vn -ac 1 -ar 16000 -f s16le`)"
             }
+            Self::ProbeCli => {
+                "**issue 8, ours**: `recvault probe FILE` (hashes + probe + speech), one process per file"
+            }
+            Self::Naive => {
+                "**issue 8, naive sequence**: `ffprobe -show_packets` + `ffmpeg` audio → 16 kHz mono + `b3sum`, one process each per file"
+            }
         }
     }
 }
@@ -81,6 +95,8 @@ impl Variant {
 pub struct VerifyResult {
     pub set: FileSet,
     pub timings: Vec<(Variant, Samples)>,
+    /// CPU time (user + system, this process and its waited-for children) of the same runs.
+    pub cpu: Vec<(Variant, Samples)>,
     pub accepted: usize,
     pub flagged: usize,
     pub rejected: Vec<String>,
@@ -90,9 +106,17 @@ impl VerifyResult {
     pub fn get(&self, v: Variant) -> &Samples {
         &self.timings.iter().find(|(x, _)| *x == v).expect("every variant is measured").1
     }
+
+    /// Wall and CPU samples of a variant, if it was measured.
+    pub fn get_with_cpu(&self, v: Variant) -> Option<(&Samples, &Samples)> {
+        let wall = &self.timings.iter().find(|(x, _)| *x == v)?.1;
+        let cpu = &self.cpu.iter().find(|(x, _)| *x == v)?.1;
+        Some((wall, cpu))
+    }
 }
 
-pub fn run(set: &FileSet, repeats: usize) -> anyhow::Result<VerifyResult> {
+/// `recvault`: the release CLI for the whole-process variant (skipped when `None`).
+pub fn run(set: &FileSet, repeats: usize, recvault: Option<&Path>) -> anyhow::Result<VerifyResult> {
     eprintln!("[loadtest] verify pass on {}: warming the page cache", set.describe());
     for f in &set.files {
         warm(f)?;
@@ -115,31 +139,43 @@ pub fn run(set: &FileSet, repeats: usize) -> anyhow::Result<VerifyResult> {
     let mut timings: Vec<(Variant, Samples)> = Variant::ALL
         .iter()
         .filter(|v| **v != Variant::ProbeNoSpeech || no_speech.is_some())
+        .filter(|v| **v != Variant::ProbeCli || recvault.is_some())
         .map(|v| (*v, Samples::default()))
         .collect();
+    let mut cpu: Vec<(Variant, Samples)> = timings.iter().map(|(v, _)| (*v, Samples::default())).collect();
+    let tools = Tools { recvault };
     for rep in 0..=repeats {
-        let (mut ours, mut baseline) = (Duration::ZERO, Duration::ZERO);
-        for (v, samples) in &mut timings {
+        let (mut ours, mut baseline, mut cli, mut naive) = (Duration::ZERO, Duration::ZERO, None, Duration::ZERO);
+        for ((v, samples), (_, cpu_samples)) in timings.iter_mut().zip(cpu.iter_mut()) {
             let p = if *v == Variant::ProbeNoSpeech { no_speech.as_ref().unwrap_or(&policy) } else { &policy };
-            let d = time(*v, &set.files, p).with_context(|| format!("{v:?} on {}", set.label))?;
+            let cpu_before = crate::procfs::own_cpu();
+            let d = time(*v, &set.files, p, &tools).with_context(|| format!("{v:?} on {}", set.label))?;
+            let used = crate::procfs::own_cpu().zip(cpu_before).map(|(a, b)| (a - b).max(0.0));
             match v {
                 Variant::Ours => ours = d,
                 Variant::Baseline => baseline = d,
+                Variant::ProbeCli => cli = Some(d),
+                Variant::Naive => naive = d,
                 _ => {}
             }
             if rep > 0 {
                 samples.push(d);
+                if let Some(c) = used {
+                    cpu_samples.push(Duration::from_secs_f64(c));
+                }
             }
         }
         let which = if rep == 0 { "warm-up".to_string() } else { format!("repeat {rep}/{repeats}") };
         eprintln!(
-            "[loadtest]   {} {which}: ours {:.3} s, baseline {:.3} s",
+            "[loadtest]   {} {which}: ours {:.3} s, baseline {:.3} s; recvault probe {}, naive sequence {:.3} s",
             set.label,
             ours.as_secs_f64(),
-            baseline.as_secs_f64()
+            baseline.as_secs_f64(),
+            cli.map_or_else(|| "skipped".into(), |d| format!("{:.3} s", d.as_secs_f64())),
+            naive.as_secs_f64()
         );
     }
-    Ok(VerifyResult { set: set.clone(), timings, accepted, flagged, rejected })
+    Ok(VerifyResult { set: set.clone(), timings, cpu, accepted, flagged, rejected })
 }
 
 fn warm(path: &Path) -> anyhow::Result<()> {
@@ -149,7 +185,12 @@ fn warm(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn time(v: Variant, files: &[PathBuf], policy: &ProbePolicy) -> anyhow::Result<Duration> {
+/// External programs of the whole-process variants.
+struct Tools<'a> {
+    recvault: Option<&'a Path>,
+}
+
+fn time(v: Variant, files: &[PathBuf], policy: &ProbePolicy, tools: &Tools<'_>) -> anyhow::Result<Duration> {
     let t = Instant::now();
     for f in files {
         match v {
@@ -189,6 +230,16 @@ fn time(v: Variant, files: &[PathBuf], policy: &ProbePolicy) -> anyhow::Result<D
             Variant::B3sum => tool("b3sum", &[], f)?,
             Variant::Sha256sum => tool("sha256sum", &[], f)?,
             Variant::FfmpegAudio => ffmpeg_audio(f)?,
+            Variant::ProbeCli => {
+                let bin = tools.recvault.context("no recvault binary")?;
+                // Exit status 1 means "a finding": still a complete run.
+                run_status(Command::new(bin).arg("probe").arg(f), "recvault probe", f, &[0, 1])?;
+            }
+            Variant::Naive => {
+                tool("ffprobe", &["-v", "error", "-show_packets"], f)?;
+                ffmpeg_audio(f)?;
+                tool("b3sum", &[], f)?;
+            }
         }
     }
     Ok(t.elapsed())
@@ -227,15 +278,18 @@ fn ffmpeg_audio(file: &Path) -> anyhow::Result<()> {
 }
 
 fn tool(name: &str, args: &[&str], file: &Path) -> anyhow::Result<()> {
-    let out = Command::new(name)
-        .args(args)
-        .arg(file)
+    run_status(Command::new(name).args(args).arg(file), name, file, &[0])
+}
+
+/// Runs `cmd` with stdout to /dev/null; any exit status outside `ok` is an error.
+fn run_status(cmd: &mut Command, name: &str, file: &Path, ok: &[i32]) -> anyhow::Result<()> {
+    let out = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .output()
         .with_context(|| format!("running {name} (is it installed?)"))?;
-    if !out.status.success() {
+    if !out.status.code().is_some_and(|c| ok.contains(&c)) {
         bail!("{name} {}: {} {}", file.display(), out.status, String::from_utf8_lossy(&out.stderr).trim());
     }
     Ok(())

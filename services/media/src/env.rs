@@ -11,7 +11,6 @@ pub(crate) const REQUIRED: &[(&str, &str)] =
 /// Elements of the audio-decoding branch (speech analysis), checked only when it is on: a worker
 /// without gstreamer1.0-libav can still verify files with speech analysis off.
 pub(crate) const AUDIO: &[(&str, &str)] = &[
-    ("queue", "libgstreamer1.0-0"),
     ("avdec_aac", "gstreamer1.0-libav"),
     ("audioconvert", "gstreamer1.0-plugins-base"),
     ("audioresample", "gstreamer1.0-plugins-base"),

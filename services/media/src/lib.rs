@@ -68,9 +68,9 @@ where
     D: VoiceDetector,
     F: FnOnce() -> D + Send + 'static,
 {
-    let (mut report, audio) = walk(path, policy, move |rx: Receiver<Chunk>| {
+    let (mut report, audio) = walk(path, policy, move |rx: Receiver<Vec<Chunk>>| {
         let mut analyzer = Analyzer::new(detector(), rules);
-        for (pts, samples) in rx {
+        for (pts, samples) in rx.into_iter().flatten() {
             analyzer.push(pts, &samples);
         }
         (analyzer.samples() > 0).then(|| analyzer.finish())
@@ -83,7 +83,7 @@ where
 /// timestamp on the file timeline), for evaluating detectors offline. Empty without an AAC track.
 pub fn decode_audio(path: &Path) -> Result<Vec<Chunk>, MediaError> {
     let policy = ProbePolicy { speech: true, ..ProbePolicy::default() };
-    let (_, chunks) = walk(path, &policy, |rx: Receiver<Chunk>| rx.into_iter().collect::<Vec<_>>())?;
+    let (_, chunks) = walk(path, &policy, |rx: Receiver<Vec<Chunk>>| rx.into_iter().flatten().collect::<Vec<_>>())?;
     Ok(chunks.unwrap_or_default())
 }
 
@@ -91,7 +91,7 @@ pub fn decode_audio(path: &Path) -> Result<Vec<Chunk>, MediaError> {
 fn walk<T, C>(path: &Path, policy: &ProbePolicy, consume: C) -> Result<(ProbeReport, Option<T>), MediaError>
 where
     T: Send + 'static,
-    C: FnOnce(Receiver<Chunk>) -> T + Send + 'static,
+    C: FnOnce(Receiver<Vec<Chunk>>) -> T + Send + 'static,
 {
     init()?;
     if policy.speech {

@@ -93,25 +93,45 @@ fn hash_and_write(mut rx: mpsc::Receiver<Bytes>, file: std::fs::File) -> Result<
     digests.finish()
 }
 
+/// Read size of [`hash_file`]: small enough that a chunk is still in the core's L2 cache when
+/// the second digest reads it, large enough that syscalls cost nothing (issue 8's profile).
+const FILE_CHUNK: usize = 256 << 10;
+
 /// Hashes a local file the same way (the CLI's `probe` and the reference station use it).
+///
+/// Both digests run on the calling thread over one reused buffer: the file is already on this
+/// machine, so the caller gets its parallelism by running this next to the probe
+/// (`recvault probe` does), and every byte is copied once and hashed while cache-hot. The
+/// earlier version allocated a fresh 1 MiB buffer per read and handed it to a SHA-256 thread:
+/// page faults, zeroing and a thread hand-off per chunk, ≈ 0.1 s of CPU per GB (BENCHMARKS.md,
+/// issue 8).
 pub fn hash_file(path: &Path) -> Result<ContentHashes, std::io::Error> {
     let mut f = std::fs::File::open(path)?;
-    let mut digests = Digests::new();
+    let mut blake3 = blake3::Hasher::new();
+    let mut sha = sha2::Sha256::new();
+    let mut buf = vec![0u8; FILE_CHUNK];
+    let mut size = 0u64;
     loop {
-        let mut buf = vec![0u8; WRITE_BUFFER];
-        let n = std::io::Read::read(&mut f, &mut buf)?;
-        if n == 0 {
-            break;
-        }
-        buf.truncate(n);
-        digests.update(Bytes::from(buf));
+        let n = match std::io::Read::read(&mut f, &mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        blake3.update(&buf[..n]);
+        sha.update(&buf[..n]);
+        size += n as u64;
     }
-    digests.finish()
+    Ok(ContentHashes {
+        size,
+        blake3: Blake3Hash(*blake3.finalize().as_bytes()),
+        sha256: Sha256Hash(sha.finalize().into()),
+    })
 }
 
-/// BLAKE3 on the calling thread and SHA-256 on a thread of its own, fed the same chunks: SHA-256
-/// is the slower of the two (about 1.4 GB/s with the CPU's SHA instructions against 3 GB/s), so
-/// together they cost what SHA-256 alone costs (measured in BENCHMARKS.md).
+/// The streaming fetch's digests: BLAKE3 on the calling thread and SHA-256 on a thread of its
+/// own, fed the same chunks: SHA-256 is the slower of the two (about 1.4 GB/s with the CPU's SHA
+/// instructions against 3 GB/s), so together they take as long as SHA-256 alone (BENCHMARKS.md).
 struct Digests {
     blake3: blake3::Hasher,
     size: u64,
