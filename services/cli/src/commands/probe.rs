@@ -51,17 +51,7 @@ pub fn run(config: Option<&std::path::Path>, args: Args) -> anyhow::Result<ExitC
     let mut reports = Vec::new();
     let mut all_clean = true;
     for file in args.files {
-        // Hashing and the probe read the file independently, so they run side by side: on two
-        // cores the pass takes about as long as the slower of the two (issue 8).
-        let (hashes, v) = std::thread::scope(|s| {
-            let hashing = s.spawn(|| recvault_worker::fetch::hash_file(&file));
-            let v = recvault_worker::verify::verify_blocking(&file, &policy);
-            (hashing.join(), v)
-        });
-        let hashes = hashes
-            .map_err(|_| anyhow::anyhow!("hashing thread panicked"))?
-            .with_context(|| format!("reading {}", file.display()))?;
-        let v = v.with_context(|| format!("probing {}", file.display()))?;
+        let (hashes, v) = hash_and_verify(&file, &policy)?;
         // The worker checks the station's claims first; a local file has none, but emptiness still applies.
         let rejection = recvault_core::check_claims(hashes.size, None, &hashes)
             .err()
@@ -80,4 +70,23 @@ pub fn run(config: Option<&std::path::Path>, args: Args) -> anyhow::Result<ExitC
     }
     super::print_json(&reports)?;
     Ok(if all_clean { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// The file's hashes and the worker's verification of it. Hashing and the probe read the file
+/// independently, so they run side by side: on two cores the pass takes about as long as the
+/// slower of the two (issue 8).
+pub(crate) fn hash_and_verify(
+    file: &std::path::Path,
+    policy: &recvault_core::probe::ProbePolicy,
+) -> anyhow::Result<(ContentHashes, recvault_worker::verify::Verified)> {
+    let (hashes, v) = std::thread::scope(|s| {
+        let hashing = s.spawn(|| recvault_worker::fetch::hash_file(file));
+        let v = recvault_worker::verify::verify_blocking(file, policy);
+        (hashing.join(), v)
+    });
+    let hashes = hashes
+        .map_err(|_| anyhow::anyhow!("hashing thread panicked"))?
+        .with_context(|| format!("reading {}", file.display()))?;
+    let v = v.with_context(|| format!("probing {}", file.display()))?;
+    Ok((hashes, v))
 }

@@ -75,10 +75,7 @@ pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<ExitCode> {
     }
     recvault_media::init().context("initialising gstreamer")?;
     let policy = settings.probe.policy();
-    let recovered_hashes =
-        recvault_worker::fetch::hash_file(&out).with_context(|| format!("reading {}", out.display()))?;
-    let v = recvault_worker::verify::verify_blocking(&out, &policy)
-        .with_context(|| format!("verifying the recovered file {}", out.display()))?;
+    let (recovered_hashes, v) = super::probe::hash_and_verify(&out, &policy)?;
     super::print_json(&Output {
         damaged,
         recovered: out,
