@@ -126,7 +126,7 @@ pub fn recover(damaged: &Path, reference: &Path, out: &Path) -> Result<Recovery,
     for (i, track) in reference.movie.tracks.iter().enumerate() {
         let samples: Vec<_> = placed.iter().filter(|p| p.track == i).copied().collect();
         if !samples.is_empty() {
-            tracks.push(write::OutTrack { reference: track, samples });
+            tracks.push(write::OutTrack { index: i, reference: track, samples });
         }
     }
     let placed_bytes = placed.iter().map(|p| p.size).sum::<u64>();
@@ -174,18 +174,16 @@ pub fn recover(damaged: &Path, reference: &Path, out: &Path) -> Result<Recovery,
 }
 
 fn describe(reference: &Reference, t: &write::OutTrack<'_>) -> RecoveredTrack {
-    let is_video = reference.video.as_ref().is_some_and(|(i, _)| std::ptr::eq(reference.track(*i), t.reference));
     let (kind, codec) = match &reference.video {
-        Some((_, m)) if is_video => ("video", if m.codec == Codec::H264 { "h264" } else { "h265" }),
+        Some((i, m)) if *i == t.index => ("video", if m.codec == Codec::H264 { "h264" } else { "h265" }),
         _ => ("audio", "aac"),
     };
-    let samples = t.samples.len() as u64;
     RecoveredTrack {
         kind,
         codec,
-        samples,
+        samples: t.samples.len() as u64,
         sync_samples: t.samples.iter().filter(|s| s.sync).count() as u64,
         bytes: t.samples.iter().map(|s| s.size).sum(),
-        duration_seconds: (samples * u64::from(t.reference.sample_delta)) as f64 / f64::from(t.reference.timescale),
+        duration_seconds: t.ticks() as f64 / f64::from(t.reference.timescale),
     }
 }

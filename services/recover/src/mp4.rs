@@ -151,11 +151,6 @@ impl Track {
         // stsd: full box (4) + entry count (4), then the entries
         children(self.stsd.get(16..)?).next()
     }
-
-    /// Track duration in `timescale` ticks, from the sample count (constant rate).
-    pub fn duration_ticks(&self) -> u64 {
-        self.samples.len() as u64 * u64::from(self.sample_delta)
-    }
 }
 
 /// The movie of a finished recording.

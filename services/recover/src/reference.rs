@@ -52,10 +52,6 @@ impl Reference {
         }
         Ok(Reference { path: path.to_owned(), movie, video, audio })
     }
-
-    pub(crate) fn track(&self, i: usize) -> &Track {
-        &self.movie.tracks[i]
-    }
 }
 
 /// Visual sample entry fields before its child boxes (ISO/IEC 14496-12, 12.1.3).

@@ -13,10 +13,18 @@ use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 const MOVIE_TIMESCALE: u32 = 1000;
 const MATRIX: [u32; 9] = [0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x4000_0000];
 
-/// One output track: the reference track it copies and its placed samples, in order.
+/// One output track: the reference track it copies (and its index) and its placed samples, in order.
 pub(crate) struct OutTrack<'a> {
+    pub(crate) index: usize,
     pub(crate) reference: &'a Track,
     pub(crate) samples: Vec<Placed>,
+}
+
+impl OutTrack<'_> {
+    /// Duration in the track's timescale: samples at the reference's constant rate.
+    pub(crate) fn ticks(&self) -> u64 {
+        self.samples.len() as u64 * u64::from(self.reference.sample_delta)
+    }
 }
 
 /// Writes the recovered file to `out`: `ftyp`, then the damaged file's bytes `[start, end)` as the
@@ -45,16 +53,12 @@ pub(crate) fn write(
 }
 
 fn moov(tracks: &[OutTrack<'_>], relocate: impl Fn(u64) -> u64) -> Vec<u8> {
-    let movie_duration = tracks.iter().map(|t| to_movie(ticks(t), t.reference.timescale)).max().unwrap_or(0);
+    let movie_duration = tracks.iter().map(|t| to_movie(t.ticks(), t.reference.timescale)).max().unwrap_or(0);
     let mut body = mvhd(movie_duration, tracks.len() as u32 + 1);
     for (i, t) in tracks.iter().enumerate() {
         body.extend(trak(i as u32 + 1, t, &relocate));
     }
     boxed(b"moov", body)
-}
-
-fn ticks(t: &OutTrack<'_>) -> u64 {
-    t.samples.len() as u64 * u64::from(t.reference.sample_delta)
 }
 
 fn to_movie(ticks: u64, timescale: u32) -> u64 {
@@ -109,10 +113,10 @@ fn trak(id: u32, t: &OutTrack<'_>, relocate: &impl Fn(u64) -> u64) -> Vec<u8> {
     // width and height (16.16) are the last 8 bytes of the reference's tkhd
     let size = r.tkhd.len();
     let (width, height) = if size >= 8 { (be32(&r.tkhd, size - 8), be32(&r.tkhd, size - 4)) } else { (None, None) };
-    let tkhd = Buf(Vec::new()).u64(0).u64(0).u32(id).u32(0).u64(to_movie(ticks(t), r.timescale));
+    let tkhd = Buf(Vec::new()).u64(0).u64(0).u32(id).u32(0).u64(to_movie(t.ticks(), r.timescale));
     let tkhd = tkhd.u64(0).u16(0).u16(0).u16(if audio { 0x0100 } else { 0 }).u16(0).matrix();
     let tkhd = tkhd.u32(width.unwrap_or(0)).u32(height.unwrap_or(0));
-    let mdhd = Buf(Vec::new()).u64(0).u64(0).u32(r.timescale).u64(ticks(t)).u16(r.language).u16(0);
+    let mdhd = Buf(Vec::new()).u64(0).u64(0).u32(r.timescale).u64(t.ticks()).u16(r.language).u16(0);
 
     let mut stbl = r.stsd.clone();
     stbl.extend(full(b"stts", 0, 0, Buf(Vec::new()).u32(1).u32(t.samples.len() as u32).u32(r.sample_delta).0));
