@@ -29,6 +29,19 @@ pub struct S3Source {
     pub version: Option<String>,
 }
 
+/// `tar -cf - -C dir FILES`, its output piped.
+fn spawn_tar(dir: &Path, files: &[String]) -> anyhow::Result<std::process::Child> {
+    Command::new("tar")
+        .arg("-cf")
+        .arg("-")
+        .arg("-C")
+        .arg(dir)
+        .args(files)
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("spawning tar")
+}
+
 /// `tar -cf - -C dir FILES` into one multipart upload of `bucket/key`.
 pub async fn tar_to_multipart(
     store: &Store,
@@ -40,15 +53,7 @@ pub async fn tar_to_multipart(
     in_flight: usize,
 ) -> anyhow::Result<StreamUpload> {
     let t = Instant::now();
-    let mut tar = Command::new("tar")
-        .arg("-cf")
-        .arg("-")
-        .arg("-C")
-        .arg(dir)
-        .args(files)
-        .stdout(Stdio::piped())
-        .spawn()
-        .context("spawning tar")?;
+    let mut tar = spawn_tar(dir, files)?;
     let stdout = tar.stdout.take().context("tar's stdout")?;
     let result = upload_stream(store, bucket, key, stdout, part_bytes, in_flight).await;
     let status = tokio::task::spawn_blocking(move || tar.wait()).await??;
@@ -201,15 +206,7 @@ impl Read for SourcesReader {
 /// `tar -cf - -C dir FILES | sha256sum`, timed until both have exited.
 pub fn tar_sha256sum(dir: &Path, files: &[String]) -> anyhow::Result<Duration> {
     let t = Instant::now();
-    let mut tar = Command::new("tar")
-        .arg("-cf")
-        .arg("-")
-        .arg("-C")
-        .arg(dir)
-        .args(files)
-        .stdout(Stdio::piped())
-        .spawn()
-        .context("spawning tar")?;
+    let mut tar = spawn_tar(dir, files)?;
     let pipe = tar.stdout.take().context("tar's stdout")?;
     let sum = Command::new("sha256sum").stdin(pipe).stdout(Stdio::piped()).spawn().context("spawning sha256sum")?;
     let out = sum.wait_with_output()?;

@@ -445,7 +445,7 @@ impl Hashers {
         let mut size = 0u64;
         loop {
             let mut buf = vec![0u8; CHUNK_SIZE];
-            let n = read_some(&mut reader, &mut buf).map_err(HashError::Io)?;
+            let n = crate::writer::read_full(&mut reader, &mut buf).map_err(HashError::Io)?;
             if n == 0 {
                 break;
             }
@@ -468,20 +468,6 @@ impl Hashers {
         }
         Ok(FileFacts { size, digests, content: None })
     }
-}
-
-/// Fills `buf` as far as the reader goes; 0 only at the end.
-fn read_some(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match reader.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }
 
 /// Remembers a failure of the underlying reader, so that it is told apart from a damaged tar

@@ -375,8 +375,8 @@ fn tar_refused(e: io::Error) -> io::Error {
     io::Error::new(e.kind(), format!("tar header: {e}"))
 }
 
-/// Reads until `buf` is full or the reader ends; the count read.
-fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+/// Reads until `buf` is full or the reader ends; the count read (0 only at the end).
+pub(crate) fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
         match reader.read(&mut buf[filled..]) {
