@@ -1,20 +1,25 @@
-//! GStreamer packet walk: `filesrc ! qtdemux`, a pad probe counting every packet on each source
-//! pad, and one sink branch per pad.
+//! GStreamer packet walk: `filesrc ! qtdemux`, a pad probe on each source pad, and one sink
+//! branch per pad.
 //!
-//! Counting happens in pad probes on qtdemux's pads, not in the sinks, so what hangs off a pad is
-//! free to change: every pad ends in a `fakesink`, except the first AAC pad when speech analysis
-//! is on, which feeds the decoding branch of `crate::audio` in the same pass (see
-//! [`attach_branch`]). The bus is polled with `timed_pop` under a deadline
-//! proportional to the file size, so a demuxer that stalls cannot hang the worker; no GLib main
-//! loop runs.
+//! Every pad's caps, segment and end of stream pass through its probe. Packets are counted in two
+//! ways: a track whose sample tables were read ([`crate::tables`]) is counted from them after the
+//! walk, and its probe answers the first buffer with `EOS`, so qtdemux stops reading that track's
+//! media (it skips a pad that returned `EOS`) while it still walks the others; any other track is
+//! counted buffer by buffer as qtdemux reads it. The first AAC pad, when speech analysis is on, is
+//! always read: it feeds the decoding branch of `crate::audio` in the same pass (see
+//! [`attach_branch`]); every other pad ends in a `fakesink`. The bus is polled with `timed_pop`
+//! under a deadline proportional to the file size, so a demuxer that stalls cannot hang the
+//! worker; no GLib main loop runs.
 
 use crate::audio::Tap;
 use crate::caps::{StreamInfo, describe};
 use crate::error::MediaError;
+use crate::tables::Table;
 use crate::track::{Packet, TrackStats};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use recvault_core::probe::{DemuxOutcome, ProbePolicy, TrackKind, TrackReport};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -40,21 +45,32 @@ struct PadState {
     stats: TrackStats,
     /// Stream time minus buffer time, ns (non-zero when an edit list shifts the media).
     offset: i128,
+    /// The track's sample tables, when its packets are counted from them rather than read.
+    table: Option<Table>,
 }
 
 impl PadState {
-    fn to_file_time(&self, t: Option<gst::ClockTime>) -> Option<u64> {
-        t.map(|t| u64::try_from((i128::from(t.nseconds()) + self.offset).max(0)).unwrap_or(u64::MAX))
+    fn to_file_time(&self, ns: Option<u64>) -> Option<u64> {
+        ns.map(|t| u64::try_from((i128::from(t) + self.offset).max(0)).unwrap_or(u64::MAX))
     }
 
     fn buffer(&mut self, b: &gst::BufferRef) {
-        let packet = Packet {
-            pts: self.to_file_time(b.pts()),
-            dts: self.to_file_time(b.dts()),
-            duration: b.duration().map(gst::ClockTime::nseconds),
-            size: b.size() as u64,
-        };
+        let ns = |t: Option<gst::ClockTime>| t.map(gst::ClockTime::nseconds);
+        self.packet(ns(b.pts()), ns(b.dts()), ns(b.duration()), b.size() as u64);
+    }
+
+    fn packet(&mut self, pts: Option<u64>, dts: Option<u64>, duration: Option<u64>, size: u64) {
+        let packet = Packet { pts: self.to_file_time(pts), dts: self.to_file_time(dts), duration, size };
         self.stats.packet(packet);
+    }
+
+    /// Counts the packets of the sample tables, timed as qtdemux would have timed them on this pad.
+    fn count_table(&mut self) {
+        if let Some(table) = self.table.take() {
+            for (pts, dts, duration, size) in table.packets_ns() {
+                self.packet(Some(pts), Some(dts), Some(duration), size);
+            }
+        }
     }
 
     fn segment(&mut self, s: &gst::Segment) {
@@ -74,6 +90,8 @@ struct Shared {
     setup_error: Mutex<Option<String>>,
     /// Where decoded audio goes; taken by the first AAC pad, so one track is analysed.
     audio: Mutex<Option<Arc<Tap>>>,
+    /// Sample tables by track id, taken by the pad of that track unless it is decoded.
+    tables: Mutex<HashMap<u32, Table>>,
 }
 
 fn make(factory: &'static str) -> Result<gst::Element, MediaError> {
@@ -84,24 +102,32 @@ fn make(factory: &'static str) -> Result<gst::Element, MediaError> {
     })
 }
 
-/// Demuxes every packet of the file at `path` (`file_size` bytes, for the watchdog). With a `tap`,
-/// the first AAC track is also decoded into it; the tap is closed before this returns, whatever
-/// happens, so its consumer always sees the end of the stream.
+/// Accounts for every packet of the file at `path` (`file_size` bytes, for the watchdog): from
+/// `tables` for the tracks they hold, by demuxing for the others. With a `tap`, the first AAC
+/// track is also decoded into it; the tap is closed before this returns, whatever happens, so its
+/// consumer always sees the end of the stream.
 pub(crate) fn packet_walk(
     path: &Path,
     file_size: u64,
     policy: &ProbePolicy,
     tap: Option<Arc<Tap>>,
+    tables: HashMap<u32, Table>,
 ) -> Result<Demuxed, MediaError> {
     let closer = tap.clone();
-    let walked = walk(path, file_size, policy, tap);
+    let walked = walk(path, file_size, policy, tap, tables);
     if let Some(t) = closer {
         t.close();
     }
     walked
 }
 
-fn walk(path: &Path, file_size: u64, policy: &ProbePolicy, tap: Option<Arc<Tap>>) -> Result<Demuxed, MediaError> {
+fn walk(
+    path: &Path,
+    file_size: u64,
+    policy: &ProbePolicy,
+    tap: Option<Arc<Tap>>,
+    tables: HashMap<u32, Table>,
+) -> Result<Demuxed, MediaError> {
     let location = path.to_str().ok_or_else(|| MediaError::Open {
         path: path.to_owned(),
         source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "path is not valid utf-8"),
@@ -113,7 +139,7 @@ fn walk(path: &Path, file_size: u64, policy: &ProbePolicy, tap: Option<Arc<Tap>>
     pipeline.add_many([&src, &demux]).map_err(|e| MediaError::Pipeline(e.to_string()))?;
     src.link(&demux).map_err(|e| MediaError::Pipeline(e.to_string()))?;
 
-    let shared = Arc::new(Shared { audio: Mutex::new(tap), ..Shared::default() });
+    let shared = Arc::new(Shared { audio: Mutex::new(tap), tables: Mutex::new(tables), ..Shared::default() });
     let threshold = policy.gap_threshold_ns;
     {
         let shared = Arc::clone(&shared);
@@ -138,7 +164,14 @@ fn walk(path: &Path, file_size: u64, policy: &ProbePolicy, tap: Option<Arc<Tap>>
         return Err(MediaError::Pipeline(e));
     }
     let pads = shared.pads.lock().unwrap_or_else(PoisonError::into_inner);
-    let tracks = pads.iter().map(|p| p.lock().unwrap_or_else(PoisonError::into_inner).stats.report()).collect();
+    let tracks = pads
+        .iter()
+        .map(|p| {
+            let mut pad = p.lock().unwrap_or_else(PoisonError::into_inner);
+            pad.count_table();
+            pad.stats.report()
+        })
+        .collect();
     Ok(Demuxed { tracks, outcome })
 }
 
@@ -178,16 +211,29 @@ fn run(pipeline: &gst::Pipeline, deadline: Duration) -> Result<DemuxOutcome, Str
     })
 }
 
-/// Sets up a new qtdemux pad: statistics, counting probe, sink branch.
+/// Sets up a new qtdemux pad: statistics, probe, sink branch.
 fn on_pad(demux: &gst::Element, pad: &gst::Pad, shared: &Shared, threshold: u64) -> Result<(), String> {
     let info = pad.current_caps().map_or_else(StreamInfo::unknown, |c| describe(&c));
-    let state = Arc::new(Mutex::new(PadState { stats: TrackStats::new(info.clone(), threshold), offset: 0 }));
+    let tap = (info.kind == TrackKind::Audio && info.codec == "aac")
+        .then(|| shared.audio.lock().unwrap_or_else(PoisonError::into_inner).take())
+        .flatten();
+    let table = match (&tap, track_id(pad)) {
+        (None, Some(id)) => shared.tables.lock().unwrap_or_else(PoisonError::into_inner).remove(&id),
+        _ => None,
+    };
+    let counted = table.is_some();
+    let state = Arc::new(Mutex::new(PadState { stats: TrackStats::new(info.clone(), threshold), offset: 0, table }));
     shared.pads.lock().unwrap_or_else(PoisonError::into_inner).push(Arc::clone(&state));
 
     let mask = gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST | gst::PadProbeType::EVENT_DOWNSTREAM;
     pad.add_probe(mask, move |_, probe| {
         let mut s = state.lock().unwrap_or_else(PoisonError::into_inner);
         match &probe.data {
+            // Counted from the tables: "end of stream" tells qtdemux to stop reading this track.
+            Some(gst::PadProbeData::Buffer(_) | gst::PadProbeData::BufferList(_)) if counted => {
+                probe.flow_res = Err(gst::FlowError::Eos);
+                return gst::PadProbeReturn::Handled;
+            }
             Some(gst::PadProbeData::Buffer(b)) => s.buffer(b),
             Some(gst::PadProbeData::BufferList(list)) => list.iter().for_each(|b| s.buffer(b)),
             Some(gst::PadProbeData::Event(e)) => match e.view() {
@@ -202,17 +248,20 @@ fn on_pad(demux: &gst::Element, pad: &gst::Pad, shared: &Shared, threshold: u64)
     .ok_or("cannot add a pad probe")?;
 
     let bin = demux.parent().and_then(|p| p.downcast::<gst::Bin>().ok()).ok_or("qtdemux is not in a bin")?;
-    attach_branch(&bin, pad, &info, shared)
+    attach_branch(&bin, pad, tap)
 }
 
-/// What consumes a pad's packets once they are counted: the first AAC track goes to the audio
-/// decoder when there is a tap (speech analysis on), everything else is discarded.
-fn attach_branch(bin: &gst::Bin, pad: &gst::Pad, info: &StreamInfo, shared: &Shared) -> Result<(), String> {
-    if info.kind == TrackKind::Audio && info.codec == "aac" {
-        let tap = shared.audio.lock().unwrap_or_else(PoisonError::into_inner).take();
-        if let Some(tap) = tap {
-            return crate::audio::attach_decoder(bin, pad, tap);
-        }
+/// The track id in the stream id qtdemux gives each pad (`<upstream id>/<track id, %03u>`).
+fn track_id(pad: &gst::Pad) -> Option<u32> {
+    let start = pad.sticky_event::<gst::event::StreamStart>(0)?;
+    start.stream_id().rsplit('/').next()?.parse().ok()
+}
+
+/// What consumes a pad's packets once they are counted: the decoder when the pad has the `tap`
+/// (the first AAC track, speech analysis on), otherwise nothing.
+fn attach_branch(bin: &gst::Bin, pad: &gst::Pad, tap: Option<Arc<Tap>>) -> Result<(), String> {
+    if let Some(tap) = tap {
+        return crate::audio::attach_decoder(bin, pad, tap);
     }
     let sink = gst::ElementFactory::make("fakesink").build().map_err(|e| format!("fakesink: {e}"))?;
     // Several sinks behind one qtdemux: with async state changes each waits to preroll while the
@@ -255,7 +304,7 @@ mod tests {
         // What a spool file removed under the probe looks like: filesrc posts "Resource not found".
         let dir = tempfile::tempdir().unwrap();
         let gone = dir.path().join("removed.mp4");
-        let err = packet_walk(&gone, 1000, &ProbePolicy::default(), None).map(|_| ()).unwrap_err();
+        let err = packet_walk(&gone, 1000, &ProbePolicy::default(), None, HashMap::new()).map(|_| ()).unwrap_err();
         assert!(matches!(err, MediaError::Read { .. }), "{err:?}");
         assert!(err.is_retryable());
     }
