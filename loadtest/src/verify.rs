@@ -15,7 +15,7 @@ use recvault_config::Settings;
 use recvault_core::Severity;
 use recvault_core::probe::ProbePolicy;
 use recvault_worker::fetch::hash_file;
-use recvault_worker::verify::verify_blocking;
+use recvault_worker::verify::{Counting, verify_blocking, verify_counting};
 use sha2::Digest;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -41,17 +41,21 @@ pub enum Variant {
     Sha256sum,
     FfmpegAudio,
     ProbeCli,
+    ProbeCliReadAll,
     Naive,
+    ProbeReadAll,
 }
 
 impl Variant {
-    pub const ALL: [Variant; 14] = [
+    pub const ALL: [Variant; 16] = [
         Self::ProbeCli,
+        Self::ProbeCliReadAll,
         Self::Naive,
         Self::Ours,
         Self::Hash,
         Self::Probe,
         Self::ProbeNoSpeech,
+        Self::ProbeReadAll,
         Self::Blake3,
         Self::Sha256,
         Self::Overlapped,
@@ -70,6 +74,9 @@ impl Variant {
             Self::ProbeNoSpeech => {
                 "  ↳ `verify_blocking` with `probe.speech = false` (no AAC decode, no voice detection)"
             }
+            Self::ProbeReadAll => {
+                "  ↳ `verify_blocking` with qtdemux reading every packet (no sample tables: the pass before issue 8's part 3)"
+            }
             Self::Blake3 => "  ↳ BLAKE3 alone (`blake3` crate, one thread, 1 MiB reads)",
             Self::Sha256 => "  ↳ SHA-256 alone (`sha2` 0.10, one thread, 1 MiB reads)",
             Self::Overlapped => "variant: `hash_file` ∥ `verify_blocking` on two threads",
@@ -82,6 +89,9 @@ impl Variant {
             }
             Self::ProbeCli => {
                 "**issue 8, ours**: `recvault probe FILE` (hashes + probe + speech), one process per file"
+            }
+            Self::ProbeCliReadAll => {
+                "↳ `recvault probe --read-every-packet FILE` (the same, qtdemux reading every packet: before the sample tables)"
             }
             Self::Naive => {
                 "**issue 8, naive sequence**: `ffprobe -show_packets` + `ffmpeg` audio → 16 kHz mono + `b3sum`, one process each per file"
@@ -139,7 +149,7 @@ pub fn run(set: &FileSet, repeats: usize, recvault: Option<&Path>) -> anyhow::Re
     let mut timings: Vec<(Variant, Samples)> = Variant::ALL
         .iter()
         .filter(|v| **v != Variant::ProbeNoSpeech || no_speech.is_some())
-        .filter(|v| **v != Variant::ProbeCli || recvault.is_some())
+        .filter(|v| !matches!(v, Variant::ProbeCli | Variant::ProbeCliReadAll) || recvault.is_some())
         .map(|v| (*v, Samples::default()))
         .collect();
     let mut cpu: Vec<(Variant, Samples)> = timings.iter().map(|(v, _)| (*v, Samples::default())).collect();
@@ -204,6 +214,9 @@ fn time(v: Variant, files: &[PathBuf], policy: &ProbePolicy, tools: &Tools<'_>) 
             Variant::Probe | Variant::ProbeNoSpeech => {
                 std::hint::black_box(verify_blocking(f, policy)?);
             }
+            Variant::ProbeReadAll => {
+                std::hint::black_box(verify_counting(f, policy, Counting::Demuxer)?);
+            }
             Variant::Blake3 => {
                 let mut h = blake3::Hasher::new();
                 read_chunks(f, |c| {
@@ -234,6 +247,12 @@ fn time(v: Variant, files: &[PathBuf], policy: &ProbePolicy, tools: &Tools<'_>) 
                 let bin = tools.recvault.context("no recvault binary")?;
                 // Exit status 1 means "a finding": still a complete run.
                 run_status(Command::new(bin).arg("probe").arg(f), "recvault probe", f, &[0, 1])?;
+            }
+            Variant::ProbeCliReadAll => {
+                let bin = tools.recvault.context("no recvault binary")?;
+                let mut cmd = Command::new(bin);
+                cmd.args(["probe", "--read-every-packet"]).arg(f);
+                run_status(&mut cmd, "recvault probe --read-every-packet", f, &[0, 1])?;
             }
             Variant::Naive => {
                 tool("ffprobe", &["-v", "error", "-show_packets"], f)?;

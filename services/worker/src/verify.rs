@@ -2,6 +2,7 @@
 //! GStreamer pipeline to the end of the file), so it runs on the blocking pool.
 
 use recvault_core::probe::{Assessment, ProbePolicy, ProbeReport, assess};
+pub use recvault_media::Counting;
 use recvault_media::MediaError;
 use std::path::PathBuf;
 
@@ -29,7 +30,17 @@ pub async fn verify(path: PathBuf, policy: ProbePolicy) -> Result<Verified, Veri
 
 /// The same, for callers already off the runtime (the CLI's `probe`).
 pub fn verify_blocking(path: &std::path::Path, policy: &ProbePolicy) -> Result<Verified, VerifyError> {
-    let report = recvault_media::probe(path, policy)?;
+    verify_counting(path, policy, Counting::default())
+}
+
+/// [`verify_blocking`], with the packets counted as `counting` says (`recvault probe
+/// --read-every-packet` cross-checks the sample tables against qtdemux reading every packet).
+pub fn verify_counting(
+    path: &std::path::Path,
+    policy: &ProbePolicy,
+    counting: Counting,
+) -> Result<Verified, VerifyError> {
+    let report = recvault_media::probe_counting(path, policy, counting)?;
     let assessment = assess(&report, policy);
     Ok(Verified { report, assessment })
 }

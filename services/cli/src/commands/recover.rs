@@ -75,7 +75,7 @@ pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<ExitCode> {
     }
     recvault_media::init().context("initialising gstreamer")?;
     let policy = settings.probe.policy();
-    let (recovered_hashes, v) = super::probe::hash_and_verify(&out, &policy)?;
+    let (recovered_hashes, v) = super::probe::hash_and_verify(&out, &policy, recvault_media::Counting::default())?;
     super::print_json(&Output {
         damaged,
         recovered: out,
