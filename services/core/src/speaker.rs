@@ -156,7 +156,8 @@ mod tests {
         // (description, segments, expected)
         // At -20 dBFS over -50 the SNR is 30 dB: the decay thresholds are 8 + 1.5 = 9.5 dB to
         // sound close and 10 + 1.5 = 11.5 dB to be the reference.
-        let table: Vec<(&str, Vec<Option<VoiceCues>>, Vec<Speaker>)> = vec![
+        type Case = (&'static str, Vec<Option<VoiceCues>>, Vec<Speaker>);
+        let table: Vec<Case> = vec![
             ("wearer alone", vec![cues(-20.0, 20.0, -15.0)], vec![W]),
             // the notification at -20, an explanation at -22 (within 3 dB), a party at -24 (4 below)
             (

@@ -421,7 +421,7 @@ fn r15_1_the_notification_in_an_earlier_file_is_the_reference_for_a_later_one() 
     let acts = assemble(&[a.clone(), b.clone()], &[], &policy());
     assert!(acts[0].resumptions[0].explanation.is_missing(), "{:?}", acts[0].resumptions[0].explanation);
     // without the notification's file (a separate activity) nothing says it is not the wearer
-    let alone = assemble(&[b.clone()], &[], &policy());
+    let alone = assemble(std::slice::from_ref(&b), &[], &policy());
     assert!(!alone[0].notification.as_ref().unwrap().is_missing());
     // and another method can be asked for
     let absolute = crate::speaker::SpeakerRules { method: crate::speaker::Method::AbsoluteLevel, ..Default::default() };
