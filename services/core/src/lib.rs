@@ -13,6 +13,7 @@
 //! - [`probe`]: the facts the media probe reads from a file, and [`probe::assess`], which turns them
 //!   into a verdict (accept, accept flagged, reject) with defects.
 //! - [`speech`]: speech segments found in the audio, and how frame decisions become segments.
+//! - [`speaker`]: who spoke each segment, the wearer or someone else (R13.1, R15.1).
 //! - [`hash`]: content hashes and the station's claims about them.
 //! - [`finding`]: findings with their requirement ID and severity, as stored and shown.
 //! - [`keys`]: the content-addressed object keys of the archive and the quarantine.
@@ -32,6 +33,7 @@ pub mod keys;
 pub mod probe;
 pub mod reconcile;
 pub mod retention;
+pub mod speaker;
 pub mod speech;
 pub mod taxonomy;
 pub mod text;

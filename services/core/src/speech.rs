@@ -13,6 +13,68 @@ pub struct SpeechSegment {
     pub end_ns: u64,
     /// 0..1: how sure the detector is (e.g. the share of voiced frames, or mean probability).
     pub confidence: f32,
+    /// R13.1, R15.1: who spoke, as far as the system can tell; only the wearer's speech is a
+    /// notification or an explanation. `unknown` in reports made before attribution existed.
+    #[serde(default)]
+    pub speaker: Speaker,
+    /// 0..1: how sure the attribution is (0 for `unknown`).
+    #[serde(default)]
+    pub speaker_confidence: f32,
+    /// What the attribution was decided on (absent in reports made before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cues: Option<VoiceCues>,
+}
+
+/// Who spoke a segment. R13.1 (the notification before recording) and R15.1 (the explanation on
+/// resuming) must be spoken by the officer wearing the recorder: bystanders, a party or a radio
+/// talking do not give them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Speaker {
+    /// The officer wearing the recorder: a few centimetres from the microphone, so loud and dry.
+    Wearer,
+    /// Someone further away: a party, a crowd, a radio or loudspeaker.
+    Other,
+    /// Too little to go on (speech barely above the background, or no cues measured).
+    #[default]
+    Unknown,
+}
+
+impl Speaker {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Wearer => "wearer",
+            Self::Other => "other",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+/// Acoustic cues of one speech segment, measured by the media probe on the decoded 16 kHz mono
+/// audio, from which [`crate::speaker::attribute`] tells the wearer from everyone else (R13.1,
+/// R15.1). Levels are of the speech band (300–3400 Hz) in 16 ms frames.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct VoiceCues {
+    /// The segment's loud frames (90th percentile of frame levels), dBFS: the wearer's mouth is a
+    /// few centimetres from the microphone, everyone else's metres away.
+    pub level_dbfs: f32,
+    /// The background around the segment (10th percentile of frame levels from 1 s before to
+    /// 1 s after), dBFS.
+    pub floor_dbfs: f32,
+    /// How far the level falls within 48 ms after the segment's loud syllables end (the sharpest
+    /// tenth of them: pauses between words and phrases), dB: a dry voice falls to the background at once, a voice carried by a room rides
+    /// its reverberant tail down.
+    pub decay_db: f32,
+    /// 4–7 kHz against 300–3400 Hz over the loud frames, dB: distance, air and radio channels take
+    /// the high frequencies away.
+    pub hf_db: f32,
+}
+
+impl VoiceCues {
+    /// How far the segment stands above its background, dB.
+    pub fn snr_db(&self) -> f32 {
+        self.level_dbfs - self.floor_dbfs
+    }
 }
 
 impl SpeechSegment {
@@ -154,6 +216,9 @@ impl Segmenter {
                 start_ns: o.start_ns,
                 end_ns: o.voiced_end_ns,
                 confidence: (o.score_sum / o.frames.max(1) as f64) as f32,
+                speaker: Speaker::Unknown,
+                speaker_confidence: 0.0,
+                cues: None,
             };
             if segment.duration_ns() >= self.rules.min_segment_ns {
                 self.out.push(segment);

@@ -22,6 +22,7 @@
 //! - `demux`: `filesrc ! qtdemux`, counting pad probes, one sink branch per pad, bus watchdog.
 //! - `audio`: the AAC pad's decoding branch (to 16 kHz mono) and the tap to the detector thread.
 //! - [`voice`]: PCM placed by timestamps → frames → detector → speech segments; loudness.
+//! - `cues`: per-segment level, dryness and spectral cues of who spoke (R13.1, R15.1).
 //! - `track`: per-track packet accounting and gap detection (decode order).
 //! - `caps`: caps → kind, codec name, format fields.
 //! - `env`: `gst::init` and the required elements with their Debian packages.
@@ -30,6 +31,7 @@
 mod audio;
 pub mod boxes;
 mod caps;
+mod cues;
 mod demux;
 mod env;
 mod error;

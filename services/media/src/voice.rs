@@ -13,6 +13,8 @@
 //! [`VoiceDetector`] can stand in its place through [`crate::probe_with`], which is how the
 //! candidates were compared.
 
+use crate::cues::CueMeter;
+use recvault_core::speaker::{SpeakerRules, attribute};
 use recvault_core::speech::{AudioAnalysis, Frame, SegmentRules, Segmenter};
 
 /// The analysis rate: what the decode branch resamples to and what every detector here expects.
@@ -60,6 +62,8 @@ pub struct Analyzer<D> {
     sum_squares: f64,
     samples: u64,
     peak: u16,
+    /// The cues of who spoke each segment (R13.1, R15.1).
+    cues: CueMeter,
 }
 
 impl<D: VoiceDetector> Analyzer<D> {
@@ -75,6 +79,7 @@ impl<D: VoiceDetector> Analyzer<D> {
             sum_squares: 0.0,
             samples: 0,
             peak: 0,
+            cues: CueMeter::default(),
         }
     }
 
@@ -87,6 +92,7 @@ impl<D: VoiceDetector> Analyzer<D> {
         if !continues {
             if self.stretch.is_some() {
                 self.detector.reset();
+                self.cues.reset();
             }
             self.stretch = Some((pts_ns, 0));
             self.pending.clear();
@@ -101,6 +107,7 @@ impl<D: VoiceDetector> Analyzer<D> {
                 let frame_start = start + sample_ns(n + 1 - frame_len as u64);
                 let score = self.detector.score(&self.pending);
                 self.segmenter.push(Frame { start_ns: frame_start, score });
+                self.cues.push(frame_start, &self.pending);
                 self.pending.clear();
             }
             if let Some((_, n)) = &mut self.stretch {
@@ -115,9 +122,14 @@ impl<D: VoiceDetector> Analyzer<D> {
         self.samples
     }
 
-    /// The analysis of everything pushed.
+    /// The analysis of everything pushed: segments with their cues, attributed within the file
+    /// (the activity's analysis attributes them again across its files, R13.1, R15.1).
     pub fn finish(self) -> AudioAnalysis {
         let rules = *self.segmenter.rules();
+        let mut speech = self.segmenter.finish();
+        self.cues.measure(&mut speech);
+        let speakers = SpeakerRules::default();
+        attribute(speech.iter_mut(), &speakers);
         let rms = if self.samples == 0 { 0.0 } else { (self.sum_squares / self.samples as f64).sqrt() };
         let peak_dbfs = dbfs(f64::from(self.peak));
         AudioAnalysis {
@@ -132,7 +144,7 @@ impl<D: VoiceDetector> Analyzer<D> {
             rms_dbfs: dbfs(rms),
             peak_dbfs,
             digital_silence: peak_dbfs < SILENCE_PEAK_DBFS,
-            speech: self.segmenter.finish(),
+            speech,
         }
     }
 }

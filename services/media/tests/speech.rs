@@ -36,7 +36,14 @@ fn spec(duration: f64, background: Background, rate: u32) -> RecordingSpec {
 }
 
 fn utterance(at: f64, text: &str, voice: &str, wpm: u32, snr_db: f32) -> SpeechSpec {
-    SpeechSpec { at: s(at), text: text.into(), voice: format!("cmn-latn-pinyin{voice}"), speed_wpm: wpm, snr_db }
+    SpeechSpec {
+        at: s(at),
+        text: text.into(),
+        voice: format!("cmn-latn-pinyin{voice}"),
+        speed_wpm: wpm,
+        snr_db,
+        ..SpeechSpec::new(s(at), text)
+    }
 }
 
 fn run(spec: &RecordingSpec, policy: &ProbePolicy) -> (GroundTruth, ProbeReport) {

@@ -34,6 +34,14 @@ pub struct Args {
     /// Also write the report (Markdown) to this file
     #[arg(long)]
     report: Option<PathBuf>,
+    /// Evaluate who spoke (R13.1, R15.1 count only the wearer) on labelled scenes instead: the
+    /// wearer alone, over a crowd, a crowd alone, a party at 1 m, a radio; 25 activities per scale
+    /// unit and noise level
+    #[arg(long)]
+    scenes: bool,
+    /// With --scenes: also write every speech segment's cues and true speaker (CSV), for tuning
+    #[arg(long)]
+    cues: Option<PathBuf>,
 }
 
 /// Confusion counts of one binary check.
@@ -121,6 +129,14 @@ pub fn run(config: Option<&Path>, a: Args) -> anyhow::Result<ExitCode> {
             tmp.path().to_path_buf()
         }
     };
+    if a.scenes {
+        let report = crate::commands::eval_scenes::run(&probe, &policy, &dir, a.scale, a.seed, a.cues.as_deref())?;
+        print!("{report}");
+        if let Some(path) = &a.report {
+            std::fs::write(path, &report).with_context(|| format!("writing {}", path.display()))?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     eprintln!("generating the corpus (scale {}, seed {}) in {}", a.scale, a.seed, dir.display());
     let started = Instant::now();
     let corpus = evaluation_corpus(&dir, a.scale, a.seed).context("generating the evaluation corpus")?;
@@ -188,7 +204,8 @@ fn evaluate(
     let speech_within = |from: Duration, window: Duration, min: Duration| {
         let next_stop = stops.iter().copied().filter(|&s| s > from).min();
         let until = next_stop.map_or(from + window, |s| s.min(from + window));
-        act.speech.iter().any(|s| s.start >= from && s.start <= until && s.end - s.start >= min)
+        // R13.1, R15.1: only the wearer's speech counts.
+        act.speech.iter().any(|s| s.wearer && s.start >= from && s.start <= until && s.end - s.start >= min)
     };
     let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
 

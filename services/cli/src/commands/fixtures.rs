@@ -1,7 +1,7 @@
 //! `recvault fixtures`: synthetic recorder files with known ground truth (tests, demo, benchmarks).
 
 use anyhow::Context;
-use recvault_fixtures::activity::{ActivitySpec, Explanation, InsideGap, SegmentSpec, Utterance};
+use recvault_fixtures::activity::{ActivitySpec, Explanation, InsideGap, SegmentSpec, Utterance, Voice};
 use recvault_fixtures::spec::{DEFAULT_VOICE, NOTIFICATION_PINYIN, RESUMPTION_PINYIN};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -73,9 +73,15 @@ pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
 }
 
 /// The demo's activity: notified at the start; a 20 s stop explained on resuming; a 15 s stop and
-/// an 8 s pause inside the last file, neither explained.
+/// an 8 s pause inside the last file, neither explained (after the pause only a bystander talks).
 fn demo_activity() -> ActivitySpec {
-    let say = |text: &str| Utterance { text: text.into(), voice: DEFAULT_VOICE.into(), speed_wpm: 175 };
+    let say = |text: &str| Utterance {
+        text: text.into(),
+        voice: DEFAULT_VOICE.into(),
+        speed_wpm: 175,
+        talker: recvault_fixtures::Talker::Wearer,
+        gain_db: 0.0,
+    };
     let s = Duration::from_secs;
     ActivitySpec {
         name: "demo-activity".into(),
@@ -91,18 +97,30 @@ fn demo_activity() -> ActivitySpec {
                 duration: s(14),
                 inside_gaps: vec![],
                 explanation: Explanation::At { after: Duration::from_millis(500), utterance: say(NOTIFICATION_PINYIN) },
+                voices: vec![],
             },
             SegmentSpec {
                 gap_before: s(20),
                 duration: s(10),
                 inside_gaps: vec![],
                 explanation: Explanation::At { after: s(1), utterance: say(RESUMPTION_PINYIN) },
+                voices: vec![],
             },
             SegmentSpec {
                 gap_before: s(15),
                 duration: s(16),
                 inside_gaps: vec![InsideGap { at: s(6), length: s(8), explanation: Explanation::None }],
                 explanation: Explanation::None,
+                // R15.1: after the pause only a bystander 3 m away talks; that explains nothing.
+                voices: vec![Voice {
+                    at: s(15),
+                    utterance: Utterance {
+                        voice: format!("{DEFAULT_VOICE}+m4"),
+                        talker: recvault_fixtures::Talker::Distant { distance_m: 3.0, rt60_s: 0.6 },
+                        gain_db: -12.0,
+                        ..say("ni3 men5 wei4 shen2 me5 yao4 pai1 wo3, wo3 yao4 da3 dian4 hua4")
+                    },
+                }],
             },
         ],
         seed: 5,

@@ -4,6 +4,7 @@ pub mod api;
 pub mod cases;
 pub mod deadletters;
 pub mod eval;
+pub mod eval_scenes;
 pub mod fixtures;
 pub mod probe;
 pub mod reconcile;

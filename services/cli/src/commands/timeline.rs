@@ -4,7 +4,8 @@
 use anyhow::Context;
 use chrono::{DateTime, FixedOffset, Utc};
 use recvault_config::Settings;
-use recvault_core::analysis::{Explanation, Handover, Resumption, ResumptionKind};
+use recvault_core::analysis::{Explanation, Handover, Resumption, ResumptionKind, SpeechHit};
+use recvault_core::speech::Speaker;
 use recvault_db::Db;
 use recvault_db::queries::{TimelineActivity, TimelineFilter};
 use std::process::ExitCode;
@@ -64,17 +65,38 @@ fn hms(t: DateTime<Utc>, tz: &FixedOffset) -> String {
     t.with_timezone(tz).format("%H:%M:%S").to_string()
 }
 
+/// "+1.2 s for 3.4 s, the wearer (0.93)": where a hit is, how long, and who spoke it (R13.1,
+/// R15.1 count only the wearer).
+fn hit(h: &SpeechHit) -> String {
+    format!(
+        "+{:.1} s for {:.1} s, {} ({:.2})",
+        h.after_ms as f64 / 1000.0,
+        h.duration_ms as f64 / 1000.0,
+        match h.speaker {
+            Speaker::Wearer => "the wearer",
+            Speaker::Other => "someone else (distant voice)",
+            Speaker::Unknown => "too faint to tell whose",
+        },
+        h.speaker_confidence
+    )
+}
+
 fn check(e: &Explanation) -> String {
     match e {
-        Explanation::Found(h) => {
-            format!("ok: speech at +{:.1} s for {:.1} s", h.after_ms as f64 / 1000.0, h.duration_ms as f64 / 1000.0)
+        Explanation::Found(h) => format!("ok: speech at {}", hit(h)),
+        Explanation::Missing { nearest, heard } => {
+            let mut parts = Vec::new();
+            if let Some(h) = heard {
+                parts.push(format!("only other speech at {}", hit(h)));
+            }
+            if let Some(h) = nearest {
+                parts.push(format!("the wearer's first speech at {}", hit(h)));
+            }
+            if parts.is_empty() {
+                parts.push("no speech after it".into());
+            }
+            format!("MISSING: {}", parts.join("; "))
         }
-        Explanation::Missing { nearest: Some(h) } => format!(
-            "MISSING: first speech at +{:.1} s for {:.1} s",
-            h.after_ms as f64 / 1000.0,
-            h.duration_ms as f64 / 1000.0
-        ),
-        Explanation::Missing { nearest: None } => "MISSING: no speech after it".into(),
         Explanation::NoAudio => "MISSING: the recording that resumed has no audio, so no spoken explanation".into(),
         Explanation::Unfinalized => "cannot check: the recording was never finalised (unfinalized)".into(),
         Explanation::Unknown => "cannot check: the audio was not analysed".into(),

@@ -1,7 +1,8 @@
 //! Recordings of one device → activities, with their interruptions.
 
 use super::checks::{Explanation, explanation_for, notification_for};
-use super::{AnalysisPolicy, RecordingFacts, ns, ns_between};
+use super::{AnalysisPolicy, Audio, RecordingFacts, ns, ns_between};
+use crate::speaker::{SpeakerRules, attribute};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -66,6 +67,20 @@ pub struct Handover {
 /// Recordings with the station's activity id group by that id; the rest group by time: a gap of at
 /// most `activity_gap_ns` keeps recordings in one activity.
 pub fn assemble(recordings: &[RecordingFacts], others: &[RecordingFacts], policy: &AnalysisPolicy) -> Vec<Activity> {
+    assemble_with(recordings, others, policy, &SpeakerRules::default())
+}
+
+/// [`assemble`] with other speaker-attribution rules (for comparing methods).
+///
+/// R13.1, R15.1: the speech of each activity is attributed afresh across all its recordings
+/// ([`attribute`]), so the wearer's notification in the first file is the reference for the
+/// explanations in later ones; what the probe said per file is only its first guess.
+pub fn assemble_with(
+    recordings: &[RecordingFacts],
+    others: &[RecordingFacts],
+    policy: &AnalysisPolicy,
+    speakers: &SpeakerRules,
+) -> Vec<Activity> {
     let mut sorted: Vec<&RecordingFacts> = recordings.iter().collect();
     sorted.sort_by_key(|r| (r.start, r.recording_id));
 
@@ -96,7 +111,21 @@ pub fn assemble(recordings: &[RecordingFacts], others: &[RecordingFacts], policy
             }
         }
     }
-    let mut activities: Vec<Activity> = groups.into_iter().map(|g| build(&g, others, policy)).collect();
+    let mut activities: Vec<Activity> = groups
+        .into_iter()
+        .map(|g| {
+            let mut owned: Vec<RecordingFacts> = g.into_iter().cloned().collect();
+            attribute(
+                owned.iter_mut().flat_map(|r| match &mut r.audio {
+                    Audio::Analysed(segments) => segments.iter_mut(),
+                    _ => [].iter_mut(),
+                }),
+                speakers,
+            );
+            let g: Vec<&RecordingFacts> = owned.iter().collect();
+            build(&g, others, policy)
+        })
+        .collect();
     activities.sort_by_key(|a| (a.start, a.key.clone()));
     activities
 }

@@ -1,6 +1,9 @@
-//! R13.1 and R15.1: is there speech where the rules ask for it?
+//! R13.1 and R15.1: is there speech where the rules ask for it, in the voice of the officer
+//! wearing the recorder? Speech attributed to anyone else (or to no one: too faint to tell) is
+//! reported as what was heard instead, never as the notification or an explanation.
 
 use super::{AnalysisPolicy, Audio, RecordingFacts, ns, ns_between};
+use crate::speech::Speaker;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -10,9 +13,15 @@ use serde::{Deserialize, Serialize};
 pub enum Explanation {
     /// Speech long enough started inside the window.
     Found(SpeechHit),
-    /// The audio was analysed and holds no such speech. `nearest` is the first speech after the
-    /// moment, if any (too short, or too late), to show the supervisor what there was.
-    Missing { nearest: Option<SpeechHit> },
+    /// The audio was analysed and holds no such speech from the wearer. `nearest` is the wearer's
+    /// first speech after the moment, if any (too short, or too late), and `heard` the longest
+    /// speech by someone else (or too faint to tell whose) inside the window that would otherwise
+    /// have counted: what the supervisor should listen to.
+    Missing {
+        nearest: Option<SpeechHit>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        heard: Option<SpeechHit>,
+    },
     /// R15.1: the recording that resumed has no audio (no audio track, or digital silence
     /// throughout). The rule asks for a spoken explanation and there is none to hear: unexplained.
     NoAudio,
@@ -44,10 +53,15 @@ pub struct SpeechHit {
     pub after_ms: u64,
     pub duration_ms: u64,
     pub confidence: f32,
+    /// R13.1, R15.1: who spoke it (`unknown` in results computed before attribution existed).
+    #[serde(default)]
+    pub speaker: Speaker,
+    #[serde(default)]
+    pub speaker_confidence: f32,
 }
 
-/// R15.1: speech of at least `explanation_min_speech_ns` starting within `explanation_window_ns`
-/// after `resumed_at`, and before recording stops again (`next_stop`): speech after a later stop
+/// R15.1: the wearer's speech of at least `explanation_min_speech_ns` starting within
+/// `explanation_window_ns` after `resumed_at`, and before recording stops again (`next_stop`): speech after a later stop
 /// explains that stop, not this one.
 pub fn explanation_for(
     group: &[&RecordingFacts],
@@ -63,7 +77,7 @@ pub fn explanation_for(
     }
 }
 
-/// R13.1: speech of at least `notification_min_speech_ns` starting within
+/// R13.1: the wearer's speech of at least `notification_min_speech_ns` starting within
 /// `notification_window_ns` after the activity starts, and before recording first stops.
 pub fn notification_for(
     group: &[&RecordingFacts],
@@ -113,6 +127,8 @@ fn speech_check(
                 after_ms: 0,
                 duration_ms: s.duration_ns() / 1_000_000,
                 confidence: s.confidence,
+                speaker: s.speaker,
+                speaker_confidence: s.speaker_confidence,
             })
         })
         .filter(|h| h.start >= from)
@@ -122,8 +138,18 @@ fn speech_check(
         })
         .collect();
     hits.sort_by_key(|h| h.start);
-    Checked::Done(match hits.iter().find(|h| h.start <= until && h.duration_ms * 1_000_000 >= min_ns) {
+    let counts = |h: &&SpeechHit| h.start <= until && h.duration_ms * 1_000_000 >= min_ns;
+    // R13.1, R15.1: only the wearer's voice gives the notification or an explanation.
+    Checked::Done(match hits.iter().filter(|h| h.speaker == Speaker::Wearer).find(counts) {
         Some(h) => Explanation::Found(h.clone()),
-        None => Explanation::Missing { nearest: hits.into_iter().next() },
+        None => Explanation::Missing {
+            nearest: hits.iter().find(|h| h.speaker == Speaker::Wearer).cloned(),
+            heard: hits
+                .iter()
+                .filter(|h| h.speaker != Speaker::Wearer)
+                .filter(counts)
+                .max_by_key(|h| h.duration_ms)
+                .cloned(),
+        },
     })
 }

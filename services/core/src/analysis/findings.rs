@@ -4,6 +4,7 @@
 
 use super::{Activity, Explanation, ResumptionKind, SpeechHit};
 use crate::finding::{Finding, FindingKind, Severity};
+use crate::speech::Speaker;
 use serde_json::json;
 
 /// A finding on one recording of an activity.
@@ -20,15 +21,33 @@ fn ms_of(ns: u64) -> u64 {
     ns / 1_000_000
 }
 
-/// "first speech 12.0 s after, lasting 1.5 s", or `none` when there was no speech at all.
-fn nearest_speech(nearest: Option<&SpeechHit>, after: &str, none: &str) -> String {
-    match nearest {
-        Some(n) => format!(
-            "first speech {:.1} s {after}, lasting {:.1} s",
-            n.after_ms as f64 / 1000.0,
-            n.duration_ms as f64 / 1000.0
-        ),
-        None => none.into(),
+/// What was heard instead of the wearer's notification or explanation (R13.1, R15.1): "only
+/// distant speech after the resumption (3.2 s of it, 1.0 s after)", then the wearer's first
+/// speech if any ("the wearer's first speech 40.0 s after, lasting 2.5 s"), or `none` when there
+/// was no speech at all.
+fn heard_instead(
+    nearest: Option<&SpeechHit>,
+    heard: Option<&SpeechHit>,
+    after: &str,
+    moment: &str,
+    none: &str,
+) -> String {
+    let secs = |ms: u64| ms as f64 / 1000.0;
+    let other = heard.map(|h| {
+        let whose = match h.speaker {
+            Speaker::Unknown => "speech too faint to tell whose",
+            _ => "distant speech (not the wearer's voice)",
+        };
+        format!("only {whose} {after} {moment} ({:.1} s of it, {:.1} s {after})", secs(h.duration_ms), secs(h.after_ms))
+    });
+    let wearer = nearest.map(|n| {
+        format!("the wearer's first speech {:.1} s {after}, lasting {:.1} s", secs(n.after_ms), secs(n.duration_ms))
+    });
+    match (other, wearer) {
+        (Some(o), Some(w)) => format!("{o}; {w}"),
+        (Some(o), None) => o,
+        (None, Some(w)) => w,
+        (None, None) => none.into(),
     }
 }
 
@@ -67,7 +86,9 @@ pub fn activity_findings(a: &Activity, policy: &super::AnalysisPolicy) -> Vec<Ac
             ResumptionKind::Handover => {}
         }
         let what = match &r.explanation {
-            Explanation::Missing { nearest } => Some(nearest_speech(nearest.as_ref(), "after", "no speech after it")),
+            Explanation::Missing { nearest, heard } => {
+                Some(heard_instead(nearest.as_ref(), heard.as_ref(), "after", "the resumption", "no speech after it"))
+            }
             Explanation::NoAudio => Some(
                 "the recording that resumed has no audio (no audio track, or digital silence): there is no spoken explanation to hear".into(),
             ),
@@ -81,7 +102,7 @@ pub fn activity_findings(a: &Activity, policy: &super::AnalysisPolicy) -> Vec<Ac
                     kind: FindingKind::InterruptionUnexplained,
                     severity: Severity::Warning,
                     summary: format!(
-                        "no spoken explanation (speech of {min_s:.1} s within {window_s} s, before the next stop) after a {:.0} s stop: {what}",
+                        "no spoken explanation by the wearer (speech of {min_s:.1} s within {window_s} s, before the next stop) after a {:.0} s stop: {what}",
                         r.gap_ns as f64 / 1e9
                     ),
                     evidence: base,
@@ -89,9 +110,9 @@ pub fn activity_findings(a: &Activity, policy: &super::AnalysisPolicy) -> Vec<Ac
             });
         }
     }
-    if let Some(Explanation::Missing { nearest }) = &a.notification {
+    if let Some(Explanation::Missing { nearest, heard }) = &a.notification {
         let first = a.recording_ids[0];
-        let what = nearest_speech(nearest.as_ref(), "in", "no speech at all");
+        let what = heard_instead(nearest.as_ref(), heard.as_ref(), "in", "the activity's start", "no speech at all");
         out.push(ActivityFinding {
             recording_id: first,
             fingerprint: format!("notification_missing:{first}:{}", a.start.timestamp_millis()),
@@ -99,7 +120,7 @@ pub fn activity_findings(a: &Activity, policy: &super::AnalysisPolicy) -> Vec<Ac
                 kind: FindingKind::NotificationMissing,
                 severity: Severity::Warning,
                 summary: format!(
-                    "no speech of {:.1} s within {} s of the activity's start (before recording first stopped): {what}",
+                    "no speech by the wearer of {:.1} s within {} s of the activity's start (before recording first stopped): {what}",
                     policy.notification_min_speech_ns as f64 / 1e9,
                     policy.notification_window_ns / 1_000_000_000
                 ),

@@ -17,7 +17,7 @@ mod findings;
 #[cfg(test)]
 mod tests;
 
-pub use assemble::{Activity, Handover, Resumption, ResumptionKind, assemble};
+pub use assemble::{Activity, Handover, Resumption, ResumptionKind, assemble, assemble_with};
 pub use checks::{Explanation, SpeechHit, explanation_for, notification_for};
 pub use findings::{ActivityFinding, activity_findings};
 

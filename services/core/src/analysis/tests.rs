@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::finding::FindingKind;
+use crate::speech::{Speaker, VoiceCues};
 use chrono::TimeZone;
 
 const S: u64 = 1_000_000_000;
@@ -11,8 +12,27 @@ fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 27, 2, 0, 0).unwrap()
 }
 
+/// The wearer's voice as the probe measures it: loud and dry (R13.1, R15.1 count only this).
+const WEARER: VoiceCues = VoiceCues { level_dbfs: -20.0, floor_dbfs: -50.0, decay_db: 25.0, hf_db: -15.0 };
+/// A bystander a few metres away: 12 dB quieter and reverberant.
+const CROWD: VoiceCues = VoiceCues { level_dbfs: -32.0, floor_dbfs: -50.0, decay_db: 5.0, hf_db: -24.0 };
+/// Barely above the background: nobody can tell whose.
+const FAINT: VoiceCues = VoiceCues { level_dbfs: -48.0, floor_dbfs: -50.0, decay_db: 2.0, hf_db: -20.0 };
+
+fn spoken(start_ms: u64, dur_ms: u64, cues: VoiceCues) -> SpeechSegment {
+    SpeechSegment {
+        start_ns: start_ms * MS,
+        end_ns: (start_ms + dur_ms) * MS,
+        confidence: 0.9,
+        // what the probe guessed is overwritten by the activity's attribution
+        speaker: Speaker::Other,
+        speaker_confidence: 0.0,
+        cues: Some(cues),
+    }
+}
+
 fn speech(start_ms: u64, dur_ms: u64) -> SpeechSegment {
-    SpeechSegment { start_ns: start_ms * MS, end_ns: (start_ms + dur_ms) * MS, confidence: 0.9 }
+    spoken(start_ms, dur_ms, WEARER)
 }
 
 /// A recording starting `at_ms` after t0, lasting `dur_s`, with speech (file-relative ms).
@@ -92,7 +112,7 @@ fn r15_1_explanation_window_and_minimum_length() {
         let ks = kinds(&acts[0]);
         assert_eq!(ks.contains(&FindingKind::InterruptionUnexplained), !explained);
         if !explained {
-            let Explanation::Missing { nearest } = &r.explanation else { unreachable!() };
+            let Explanation::Missing { nearest, heard: None } = &r.explanation else { unreachable!() };
             let n = nearest.as_ref().expect("the speech there was is shown");
             assert_eq!(n.after_ms, start_ms);
             assert_eq!(n.duration_ms, dur_ms);
@@ -105,7 +125,7 @@ fn r15_1_no_speech_at_all_is_unexplained_and_so_is_a_resumption_without_audio() 
     let a = notified(rec(1, 0, 60, &[]));
     let b = rec(2, 100_000, 60, &[]);
     let acts = assemble(&[a.clone(), b.clone()], &[], &policy());
-    assert_eq!(acts[0].resumptions[0].explanation, Explanation::Missing { nearest: None });
+    assert_eq!(acts[0].resumptions[0].explanation, Explanation::Missing { nearest: None, heard: None });
     // R15.1 asks for a spoken explanation: a recording without audio gives none, and says why.
     let mut mute = b.clone();
     mute.audio = Audio::Missing;
@@ -314,4 +334,97 @@ fn fingerprints_are_stable_across_recomputation() {
     assert_eq!(fa, fb);
     assert_eq!(fa.len(), 2);
     assert!(fa.iter().all(|f| f.contains(":2:")));
+}
+
+/// A recording with segments of given voices: `(start ms, length ms, cues)`.
+fn rec_voices(id: i64, at_ms: u64, dur_s: u64, voices: &[(u64, u64, VoiceCues)]) -> RecordingFacts {
+    let mut r = rec(id, at_ms, dur_s, &[]);
+    r.audio = Audio::Analysed(voices.iter().map(|&(s, d, c)| spoken(s, d, c)).collect());
+    r
+}
+
+#[test]
+fn r15_1_r13_1_only_the_wearers_voice_counts_and_the_finding_says_what_was_heard() {
+    // (case, start voices, voices after the resumption, notified, explained, words in the finding)
+    type Voices = &'static [(u64, u64, VoiceCues)];
+    let table: &[(&str, Voices, Voices, bool, bool, &str)] = &[
+        ("wearer throughout", &[(500, 7000, WEARER)], &[(1000, 3000, WEARER)], true, true, ""),
+        (
+            "crowd alone after the resumption",
+            &[(500, 7000, WEARER)],
+            &[(0, 20_000, CROWD)],
+            true,
+            false,
+            "only distant speech (not the wearer's voice) after the resumption (20.0 s of it, 0.0 s after)",
+        ),
+        (
+            "crowd, then the wearer too late",
+            &[(500, 7000, WEARER)],
+            &[(2000, 5000, CROWD), (45_000, 3000, WEARER)],
+            true,
+            false,
+            "only distant speech (not the wearer's voice) after the resumption (5.0 s of it, 2.0 s after); \
+             the wearer's first speech 45.0 s after, lasting 3.0 s",
+        ),
+        (
+            "faint speech only",
+            &[(500, 7000, WEARER)],
+            &[(2000, 5000, FAINT)],
+            true,
+            false,
+            "only speech too faint to tell whose after the resumption",
+        ),
+        // no notification by the wearer: the crowd at the start is no notification, and without a
+        // reference the crowd stays someone else; the wearer's explanation still counts
+        ("crowd at the start", &[(500, 9000, CROWD)], &[(1000, 3000, WEARER)], false, true, ""),
+        ("nobody is the wearer", &[(500, 9000, CROWD)], &[(1000, 3000, CROWD)], false, false, "only distant"),
+        // the wearer over a crowd: the wearer's segment counts wherever the crowd's lie
+        (
+            "wearer over crowd",
+            &[(0, 30_000, CROWD), (4000, 6000, WEARER)],
+            &[(0, 9000, CROWD), (2000, 3000, WEARER)],
+            true,
+            true,
+            "",
+        ),
+    ];
+    for &(case, start, after, notified, explained, words) in table {
+        let a = rec_voices(1, 0, 60, start);
+        let b = rec_voices(2, 100_000, 60, after);
+        let acts = assemble(&[a, b], &[], &policy());
+        let act = &acts[0];
+        assert_eq!(!act.notification.as_ref().unwrap().is_missing(), notified, "{case}: {:?}", act.notification);
+        let r = &act.resumptions[0];
+        assert_eq!(!r.explanation.is_missing(), explained, "{case}: {:?}", r.explanation);
+        if let Explanation::Found(h) = &r.explanation {
+            assert_eq!(h.speaker, Speaker::Wearer, "{case}");
+        }
+        let ks = kinds(act);
+        assert_eq!(ks.contains(&FindingKind::InterruptionUnexplained), !explained, "{case}");
+        assert_eq!(ks.contains(&FindingKind::NotificationMissing), !notified, "{case}");
+        if !explained {
+            let f = activity_findings(act, &policy());
+            let f = f.iter().find(|f| f.finding.kind == FindingKind::InterruptionUnexplained).unwrap();
+            assert!(f.finding.summary.contains(words), "{case}: {}", f.finding.summary);
+            assert!(f.finding.summary.contains("by the wearer"), "{}", f.finding.summary);
+        }
+    }
+}
+
+#[test]
+fn r15_1_the_notification_in_an_earlier_file_is_the_reference_for_a_later_one() {
+    // A party 7 dB under the wearer sounds dry enough; alone in its file it would be the loudest
+    // close voice there, but the activity's notification is louder: it is someone else.
+    let party = VoiceCues { level_dbfs: -27.0, ..WEARER };
+    let a = rec_voices(1, 0, 60, &[(500, 7000, WEARER)]);
+    let b = rec_voices(2, 100_000, 60, &[(1000, 3000, party)]);
+    let acts = assemble(&[a.clone(), b.clone()], &[], &policy());
+    assert!(acts[0].resumptions[0].explanation.is_missing(), "{:?}", acts[0].resumptions[0].explanation);
+    // without the notification's file (a separate activity) nothing says it is not the wearer
+    let alone = assemble(std::slice::from_ref(&b), &[], &policy());
+    assert!(!alone[0].notification.as_ref().unwrap().is_missing());
+    // and another method can be asked for
+    let absolute = crate::speaker::SpeakerRules { method: crate::speaker::Method::AbsoluteLevel, ..Default::default() };
+    let acts = assemble_with(&[a, b], &[], &policy(), &absolute);
+    assert!(!acts[0].resumptions[0].explanation.is_missing(), "-27 dBFS is above the absolute threshold");
 }
