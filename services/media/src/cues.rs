@@ -6,7 +6,7 @@
 //! for an hour), kept until the segments are known, then read once per segment. The filters
 //! restart with each continuous stretch of audio, as the detector does.
 
-use crate::voice::RATE;
+use crate::voice::Biquad;
 use recvault_core::speech::{SpeechSegment, VoiceCues};
 
 /// What one frame left.
@@ -25,36 +25,6 @@ const DECAY_FRAMES: usize = 3;
 const FLOOR_CONTEXT_NS: u64 = 1_000_000_000;
 /// Loud frames are within this of the segment's level, dB.
 const LOUD_DB: f32 = 6.0;
-
-/// A second-order Butterworth section (RBJ cookbook), transposed direct form II.
-#[derive(Debug, Clone, Copy)]
-struct Biquad {
-    b: [f32; 3],
-    a: [f32; 2],
-    z: [f32; 2],
-}
-
-impl Biquad {
-    fn new(high_pass: bool, hz: f32) -> Self {
-        let w = std::f32::consts::TAU * hz / RATE as f32;
-        let (sin, cos) = w.sin_cos();
-        let alpha = sin / std::f32::consts::SQRT_2;
-        let a0 = 1.0 + alpha;
-        let b = if high_pass {
-            [(1.0 + cos) / 2.0, -(1.0 + cos), (1.0 + cos) / 2.0]
-        } else {
-            [(1.0 - cos) / 2.0, 1.0 - cos, (1.0 - cos) / 2.0]
-        };
-        Self { b: b.map(|v| v / a0), a: [-2.0 * cos / a0, (1.0 - alpha) / a0], z: [0.0; 2] }
-    }
-
-    fn run(&mut self, x: f32) -> f32 {
-        let y = self.b[0] * x + self.z[0];
-        self.z[0] = self.b[1] * x - self.a[0] * y + self.z[1];
-        self.z[1] = self.b[2] * x - self.a[1] * y;
-        y
-    }
-}
 
 fn filters() -> ([Biquad; 2], [Biquad; 2]) {
     ([Biquad::new(true, 300.0), Biquad::new(false, 3400.0)], [Biquad::new(true, 4000.0), Biquad::new(true, 4000.0)])

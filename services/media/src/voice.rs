@@ -149,16 +149,17 @@ impl<D: VoiceDetector> Analyzer<D> {
     }
 }
 
-/// A second-order IIR section (RBJ cookbook), transposed direct form II.
+/// A second-order IIR section (RBJ cookbook), transposed direct form II; also the cue meter's
+/// (`crate::cues`).
 #[derive(Debug, Clone, Copy)]
-struct Biquad {
+pub(crate) struct Biquad {
     b: [f32; 3],
     a: [f32; 2],
     z: [f32; 2],
 }
 
 impl Biquad {
-    fn new(high_pass: bool, hz: f32) -> Self {
+    pub(crate) fn new(high_pass: bool, hz: f32) -> Self {
         let w = std::f32::consts::TAU * hz / RATE as f32;
         let (sin, cos) = w.sin_cos();
         // Q = 1/sqrt(2): Butterworth.
@@ -172,7 +173,7 @@ impl Biquad {
         Self { b: b.map(|v| v / a0), a: [-2.0 * cos / a0, (1.0 - alpha) / a0], z: [0.0; 2] }
     }
 
-    fn run(&mut self, x: f32) -> f32 {
+    pub(crate) fn run(&mut self, x: f32) -> f32 {
         let y = self.b[0] * x + self.z[0];
         self.z[0] = self.b[1] * x - self.a[0] * y + self.z[1];
         self.z[1] = self.b[2] * x - self.a[1] * y;
