@@ -12,7 +12,7 @@
 //!   the wearer. Simple, but recorders differ in gain and officers in voice effort.
 //! - [`Method::Relative`] (shipped): a segment must *sound* close (its sharpest syllable ends
 //!   fall far enough within 48 ms, its high band is there) and be within [`SpeakerRules::reference_margin_db`] of the
-//!   reference: the loudest segment of the set that sounds clearly close (a stricter decay), which in an activity is normally
+//!   reference: the loudest segment of the set, at least 1 s long, that sounds clearly close (a stricter decay), which in an activity is normally
 //!   the wearer's R13.1 notification. The set is a file when the probe attributes, the whole
 //!   activity when the analysis does.
 
@@ -53,6 +53,9 @@ pub struct SpeakerRules {
     /// [`Method::Relative`]: a close-sounding segment this far below the reference or less is
     /// the wearer, dB.
     pub reference_margin_db: f32,
+    /// [`Method::Relative`]: only a segment at least this long can be the reference, ns: a
+    /// fraction of a second (a shout, a cough, a word) is no measure of how loud a voice speaks.
+    pub reference_min_ns: u64,
 }
 
 impl Default for SpeakerRules {
@@ -66,6 +69,7 @@ impl Default for SpeakerRules {
             decay_per_snr_db: 0.1,
             close_hf_db: -40.0,
             reference_margin_db: 3.0,
+            reference_min_ns: 1_000_000_000,
         }
     }
 }
@@ -95,6 +99,7 @@ pub fn attribute<'a>(segments: impl IntoIterator<Item = &'a mut SpeechSegment>, 
     // The reference: the loudest segment that sounds close.
     let reference = segments
         .iter()
+        .filter(|s| s.duration_ns() >= r.reference_min_ns)
         .filter_map(|s| judged(s))
         .filter(|c| closeness(c, r, r.reference_decay_db) >= 0.0)
         .map(|c| c.level_dbfs)
@@ -209,6 +214,20 @@ mod tests {
                 assert!(ok, "{what}: {x:?}");
             }
         }
+    }
+
+    #[test]
+    fn a_short_loud_word_does_not_set_the_reference() {
+        // R15.1: a 0.3 s shout at -18 would put an explanation at -21.3 more than 3 dB under it;
+        // the notification (-20.6, 3 s) is the reference instead, and the explanation is within.
+        let r = SpeakerRules::default();
+        let mut s =
+            vec![seg(0, cues(-20.6, 20.0, -15.0)), seg(1, cues(-21.3, 18.0, -15.0)), seg(2, cues(-18.2, 30.0, -15.0))];
+        s[2].end_ns = s[2].start_ns + 300 * MS;
+        assert_eq!(speakers(&mut s, &r), vec![W, W, W]);
+        // at the minimum length it is a reference like any other
+        s[2].end_ns = s[2].start_ns + r.reference_min_ns;
+        assert_eq!(speakers(&mut s, &r), vec![W, O, W]);
     }
 
     #[test]
