@@ -251,3 +251,34 @@ fn a_fragmented_movie_is_refused() {
     let len = f.len() as u64;
     assert_eq!(read(&mut Cursor::new(f), 0, len).unwrap_err(), "fragmented movie");
 }
+
+#[test]
+fn mangled_tables_are_refused_or_read_never_panic() {
+    use rand::{Rng, SeedableRng};
+    // Every byte of the moov is fair game: sizes, counts, versions, offsets. Whatever comes out
+    // must be refused with a reason, or be tables whose samples all lie inside the file.
+    let mut t = Track::plain();
+    t.ctts = Some((0, vec![(2, 3000), (2, 0)]));
+    let (good, len) = file(&[t, Track { id: 2, ..Track::plain() }], 1000);
+    let moov_len = u32::from_be_bytes(good[..4].try_into().unwrap()) as usize;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(8);
+    let (mut refused, mut read_ok) = (0, 0);
+    for _ in 0..5000 {
+        let mut f = good.clone();
+        for _ in 0..rng.random_range(1..4) {
+            let at = rng.random_range(0..moov_len);
+            f[at] = rng.random();
+        }
+        match read(&mut Cursor::new(f), 0, len) {
+            Err(_) => refused += 1,
+            Ok(tables) => {
+                read_ok += 1;
+                for table in tables.values() {
+                    assert_eq!(table.samples().count() as u64, table.sample_count());
+                    assert!(table.packets_ns().all(|(pts, dts, _, size)| pts >= dts && size > 0));
+                }
+            }
+        }
+    }
+    assert!(refused > 100 && read_ok > 100, "refused {refused}, read {read_ok}");
+}
