@@ -6,7 +6,7 @@
 //! facts: `stsz` the sizes, `stts` the decode times and durations, `ctts` the presentation
 //! offsets, `stsc` + `stco`/`co64` where each sample lies. [`read`] parses them and yields packets
 //! timed exactly as qtdemux times them (`gst_util_uint64_scale` to ns, truncating), so a track's
-//! report is the same whichever way it was counted; `tests/probe.rs` checks that on every fixture
+//! report is the same whichever way it was counted; `tests/tables.rs` checks that on every fixture
 //! layout and on B-frame streams.
 //!
 //! Invariants: only what qtdemux would deliver unchanged is accepted. Any table it would read
@@ -47,7 +47,6 @@ pub struct Table {
     stts: Vec<(u32, u32)>,
     /// (count, offset) runs; empty without `ctts`.
     ctts: Vec<(u32, u32)>,
-    count: u64,
 }
 
 /// ns from track time units, as qtdemux converts them (`gst_util_uint64_scale`, rounding down).
@@ -58,7 +57,7 @@ fn to_ns(units: u64, timescale: u32) -> u64 {
 impl Table {
     /// Samples in the track.
     pub fn sample_count(&self) -> u64 {
-        self.count
+        self.sizes.len() as u64
     }
 
     /// Every sample in decode order.
@@ -294,7 +293,7 @@ fn stbl_table(stbl: &[u8], track_id: u32, timescale: u32, file_size: u64) -> Res
             runs
         }
     };
-    let table = Table { track_id, timescale, sizes, stts, ctts, count };
+    let table = Table { track_id, timescale, sizes, stts, ctts };
     check_placement(stbl, &table, file_size)?;
     Ok(table)
 }
