@@ -88,6 +88,13 @@ pub enum DbError {
     Corrupt(String),
 }
 
+/// A stored `retention_class` code as the class it names (R19.1); an unknown code is a corrupt
+/// row, never a guess.
+pub(crate) fn retention_class(code: &str) -> Result<recvault_core::retention::RetentionClass, DbError> {
+    recvault_core::retention::RetentionClass::from_code(code)
+        .ok_or_else(|| DbError::Corrupt(format!("retention_class {code:?}")))
+}
+
 impl DbError {
     /// Stable code for logs and attempt records.
     pub fn code(&self) -> &'static str {

@@ -95,8 +95,7 @@ impl Db {
         .await?;
         for r in rows {
             let class: String = r.get("retention_class");
-            let class = RetentionClass::from_code(&class)
-                .ok_or_else(|| DbError::Corrupt(format!("retention_class {class:?}")))?;
+            let class = crate::retention_class(&class)?;
             let size: i64 = r.get("size_bytes");
             let blake3: Vec<u8> = r.get("blake3");
             out.push(RecordedObject {
@@ -151,8 +150,7 @@ impl Db {
         .await?;
         for r in rows {
             let class: String = r.get("retention_class");
-            let class = RetentionClass::from_code(&class)
-                .ok_or_else(|| DbError::Corrupt(format!("retention_class {class:?}")))?;
+            let class = crate::retention_class(&class)?;
             let blake3: Option<Vec<u8>> = r.get("blake3");
             let claim = Claim::Blake3Metadata(blake3.as_deref().map(blake3_hex).unwrap_or_default());
             out.push(written_object(&r, RowRef::Recovery(r.get("recording_id")), class.tag(), claim));

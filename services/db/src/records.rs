@@ -538,7 +538,7 @@ async fn raise_retention(
         .bind(rec.archive.legal_hold)
         .fetch_one(&mut **tx)
         .await?;
-    RetentionClass::from_code(&before).ok_or_else(|| DbError::Corrupt(format!("retention_class {before:?}")))
+    crate::retention_class(&before)
 }
 
 async fn insert_details(
@@ -648,8 +648,7 @@ impl Db {
         row.map(|r| {
             let class: String = r.get("retention_class");
             Ok(RecordedProtection {
-                class: RetentionClass::from_code(&class)
-                    .ok_or_else(|| DbError::Corrupt(format!("retention_class {class:?}")))?,
+                class: crate::retention_class(&class)?,
                 unit: r.get("unit"),
                 bucket: r.get("archive_bucket"),
                 key: r.get("archive_key"),
@@ -699,6 +698,6 @@ impl Db {
                 .await?;
         }
         tx.commit().await?;
-        RetentionClass::from_code(&before).ok_or_else(|| DbError::Corrupt(format!("retention_class {before:?}")))
+        crate::retention_class(&before)
     }
 }
