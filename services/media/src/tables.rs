@@ -1,5 +1,6 @@
 //! Sample tables: every packet of a non-fragmented MP4 track from its `moov` index, without
-//! reading the media.
+//! reading the media. The counts, extents and timestamp gaps they give are what the R12.1
+//! interruption checks and the R2.1 duration and truncation verdicts rest on.
 //!
 //! The probe decodes one audio track; qtdemux used to read every other packet only so a pad probe
 //! could count it (on a 14 Mb/s recording, 99 % of the file). The sample tables hold the same
