@@ -59,7 +59,8 @@ pub struct Analyzer<D> {
     stretch: Option<(u64, u64)>,
     /// Samples of the frame being filled.
     pending: Vec<i16>,
-    sum_squares: f64,
+    /// Exact: a 16-bit sample squared is at most 2^30, so 2^98 samples fit.
+    sum_squares: u128,
     samples: u64,
     peak: u16,
     /// The cues of who spoke each segment (R13.1, R15.1).
@@ -76,7 +77,7 @@ impl<D: VoiceDetector> Analyzer<D> {
             segmenter: Segmenter::new(rules),
             stretch: None,
             pending: Vec::with_capacity(frame_len),
-            sum_squares: 0.0,
+            sum_squares: 0,
             samples: 0,
             peak: 0,
             cues: CueMeter::default(),
@@ -97,21 +98,29 @@ impl<D: VoiceDetector> Analyzer<D> {
             self.stretch = Some((pts_ns, 0));
             self.pending.clear();
         }
+        // Level and peak over the whole buffer first, in integers: exact, and a loop the compiler
+        // vectorizes (per sample, with the framing below, it was a fifth of the thread, issue 8).
+        let (squares, peak) = samples.iter().fold((0u64, 0u16), |(q, p), &s| {
+            (q + u64::from((i32::from(s) * i32::from(s)).unsigned_abs()), p.max(s.unsigned_abs()))
+        });
+        self.sum_squares += u128::from(squares);
+        self.peak = self.peak.max(peak);
         let frame_len = self.detector.frame_len();
-        for &s in samples {
-            self.sum_squares += f64::from(s) * f64::from(s);
-            self.peak = self.peak.max(s.unsigned_abs());
-            self.pending.push(s);
+        let mut rest = samples;
+        while !rest.is_empty() {
+            let take = (frame_len - self.pending.len()).min(rest.len());
+            self.pending.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if let Some((_, n)) = &mut self.stretch {
+                *n += take as u64;
+            }
             if self.pending.len() == frame_len {
                 let (start, n) = self.stretch.unwrap_or((pts_ns, 0));
-                let frame_start = start + sample_ns(n + 1 - frame_len as u64);
+                let frame_start = start + sample_ns(n - frame_len as u64);
                 let score = self.detector.score(&self.pending);
                 self.segmenter.push(Frame { start_ns: frame_start, score });
                 self.cues.push(frame_start, &self.pending);
                 self.pending.clear();
-            }
-            if let Some((_, n)) = &mut self.stretch {
-                *n += 1;
             }
         }
         self.samples += samples.len() as u64;
@@ -130,7 +139,7 @@ impl<D: VoiceDetector> Analyzer<D> {
         self.cues.measure(&mut speech);
         let speakers = SpeakerRules::default();
         attribute(speech.iter_mut(), &speakers);
-        let rms = if self.samples == 0 { 0.0 } else { (self.sum_squares / self.samples as f64).sqrt() };
+        let rms = if self.samples == 0 { 0.0 } else { (self.sum_squares as f64 / self.samples as f64).sqrt() };
         let peak_dbfs = dbfs(f64::from(self.peak));
         AudioAnalysis {
             detector: format!(
@@ -575,6 +584,29 @@ mod tests {
             let mut a = Analyzer::new(Loud, rules());
             a.push(0, &[0, lsb, -lsb, 0]);
             assert_eq!(a.finish().digital_silence, silent, "{lsb} LSB");
+        }
+    }
+
+    #[test]
+    fn the_analysis_does_not_depend_on_how_the_audio_was_cut_into_buffers() {
+        // eight 0.25 s bursts of "speech" (non-zero frames) between silences, the level varying per sample
+        let audio: Vec<i16> =
+            (0..16_000 * 6).map(|i| if (i / 4_000) % 3 == 1 { ((i % 97) as i16 - 48) * 300 } else { 0 }).collect();
+        let analyse = |sizes: &[usize]| {
+            let mut a = Analyzer::new(Loud, rules());
+            let (mut at, mut k) = (0, 0);
+            while at < audio.len() {
+                let n = sizes[k % sizes.len()].min(audio.len() - at);
+                a.push(sample_ns(at as u64), &audio[at..at + n]);
+                (at, k) = (at + n, k + 1);
+            }
+            a.finish()
+        };
+        let whole = analyse(&[audio.len()]);
+        assert_eq!(whole.speech.len(), 8, "{whole:?}");
+        // one sample at a time, a frame at a time, and sizes that straddle frame boundaries
+        for sizes in [&[1][..], &[160], &[1024], &[7, 333, 160, 1]] {
+            assert_eq!(analyse(sizes), whole, "buffers of {sizes:?}");
         }
     }
 

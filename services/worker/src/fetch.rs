@@ -94,38 +94,67 @@ fn hash_and_write(mut rx: mpsc::Receiver<Bytes>, file: std::fs::File) -> Result<
 }
 
 /// Read size of [`hash_file`]: small enough that a chunk is still in the core's L2 cache when
-/// the second digest reads it, large enough that syscalls cost nothing (issue 8's profile).
+/// BLAKE3 reads it, large enough that syscalls and hand-offs cost nothing (issue 8's profile).
 const FILE_CHUNK: usize = 256 << 10;
+/// Buffers of [`hash_file`] in circulation between the reading thread and the SHA-256 thread:
+/// enough that neither waits for the other while both keep up.
+const FILE_BUFFERS: usize = 8;
 
-/// Hashes a local file the same way (the CLI's `probe` and the reference station use it).
+/// Hashes a local file the same way (the CLI's `probe`, recovery and the reference station use
+/// it): one read of each byte, BLAKE3 on the calling thread and SHA-256 on a thread of its own.
 ///
-/// Both digests run on the calling thread over one reused buffer: the file is already on this
-/// machine, so the caller gets its parallelism by running this next to the probe
-/// (`recvault probe` does), and every byte is copied once and hashed while cache-hot. The
-/// earlier version allocated a fresh 1 MiB buffer per read and handed it to a SHA-256 thread:
-/// page faults, zeroing and a thread hand-off per chunk, ≈ 0.1 s of CPU per GB (BENCHMARKS.md,
-/// issue 8).
+/// SHA-256 (≈ 1.8 GB/s with the CPU's SHA instructions) is the slower digest by twice or more,
+/// so on one thread the two set the wall time of `recvault probe`; side by side they take as long
+/// as SHA-256 alone. The chunks go round a fixed pool of [`FILE_BUFFERS`] buffers and come back
+/// once hashed: nothing is allocated, zeroed or copied per chunk (an earlier version allocated a
+/// buffer per read and paid ≈ 0.1 s of CPU per GB for it, BENCHMARKS.md issue 8). The file is
+/// read, not mapped: a file truncated while it is hashed is an I/O result here, where a mapping
+/// would kill the process with `SIGBUS`.
 pub fn hash_file(path: &Path) -> Result<ContentHashes, std::io::Error> {
+    use std::sync::mpsc::sync_channel;
     let mut f = std::fs::File::open(path)?;
-    let mut blake3 = blake3::Hasher::new();
-    let mut sha = sha2::Sha256::new();
-    let mut buf = vec![0u8; FILE_CHUNK];
-    let mut size = 0u64;
-    loop {
-        let n = match std::io::Read::read(&mut f, &mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        blake3.update(&buf[..n]);
-        sha.update(&buf[..n]);
-        size += n as u64;
+    let (to_sha, filled) = sync_channel::<(Vec<u8>, usize)>(FILE_BUFFERS);
+    let (to_reader, emptied) = sync_channel::<Vec<u8>>(FILE_BUFFERS);
+    for _ in 0..FILE_BUFFERS {
+        to_reader.send(vec![0u8; FILE_CHUNK]).map_err(|_| std::io::Error::other("buffer pool"))?;
     }
-    Ok(ContentHashes {
-        size,
-        blake3: Blake3Hash(*blake3.finalize().as_bytes()),
-        sha256: Sha256Hash(sha.finalize().into()),
+    std::thread::scope(|s| {
+        let sha = std::thread::Builder::new().name("recvault-sha256".into()).spawn_scoped(s, move || {
+            let mut h = sha2::Sha256::new();
+            for (buf, n) in filled {
+                h.update(&buf[..n]);
+                // The reader is gone only once it has stopped reading.
+                let _ = to_reader.send(buf);
+            }
+            <[u8; 32]>::from(h.finalize())
+        })?;
+        let mut blake3 = blake3::Hasher::new();
+        let mut size = 0u64;
+        let read = (|| {
+            loop {
+                let Ok(mut buf) = emptied.recv() else {
+                    return Err(std::io::Error::other("sha-256 thread stopped early"));
+                };
+                let n = loop {
+                    match std::io::Read::read(&mut f, &mut buf) {
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                        r => break r?,
+                    }
+                };
+                if n == 0 {
+                    return Ok(());
+                }
+                blake3.update(&buf[..n]);
+                size += n as u64;
+                if to_sha.send((buf, n)).is_err() {
+                    return Err(std::io::Error::other("sha-256 thread stopped early"));
+                }
+            }
+        })();
+        drop(to_sha);
+        let sha = sha.join().map_err(|_| std::io::Error::other("sha-256 thread panicked"))?;
+        read?;
+        Ok(ContentHashes { size, blake3: Blake3Hash(*blake3.finalize().as_bytes()), sha256: Sha256Hash(sha) })
     })
 }
 
