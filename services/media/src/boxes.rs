@@ -6,7 +6,7 @@
 //! header (`box_error`); both are facts for `assess`, not errors.
 
 use crate::movie::{self, MovieBoxes};
-use recvault_core::probe::{BoxError, BoxOverrun, ContainerLayout, MovieHeader, TopLevelBox};
+use recvault_core::probe::{BoxError, BoxOverrun, ContainerLayout, FIRST_BOX_TYPES, MovieHeader, TopLevelBox};
 use std::collections::VecDeque;
 use std::io::{self, Read, Seek, SeekFrom};
 
@@ -98,6 +98,30 @@ pub(crate) fn read_header<R: Read>(r: &mut R, available: u64) -> io::Result<Head
         s => (8, Some(u64::from(s))),
     };
     Ok(HeaderRead::Box(Header { fourcc, header_len, size }))
+}
+
+/// Where the `moov` starts when it comes before any media (`mdat`, `moof`) of a `file_size`-byte
+/// stream that opens with an ISO base media box: a faststart or fragmented file, which the probe
+/// of a growing file can start on before the rest arrives. Reads only the boxes' headers, up to
+/// the `moov`. `None` for anything else, or a head it cannot read as boxes.
+pub fn moov_ahead<R: Read + Seek>(r: &mut R, file_size: u64) -> io::Result<Option<u64>> {
+    let mut offset = 0u64;
+    while offset < file_size {
+        r.seek(SeekFrom::Start(offset))?;
+        let HeaderRead::Box(h) = read_header(r, file_size - offset)? else {
+            return Ok(None);
+        };
+        let fourcc = fourcc_str(&h.fourcc);
+        if offset == 0 && !FIRST_BOX_TYPES.contains(&fourcc.as_str()) {
+            return Ok(None);
+        }
+        match (&h.fourcc, h.size) {
+            (b"moov", _) => return Ok(Some(offset)),
+            (b"mdat" | b"moof", _) | (_, None) => return Ok(None),
+            (_, Some(size)) => offset += size,
+        }
+    }
+    Ok(None)
 }
 
 /// Walks the top-level boxes of a `file_size`-byte stream.

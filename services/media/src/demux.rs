@@ -1,4 +1,4 @@
-//! GStreamer packet walk: `filesrc ! qtdemux`, a pad probe on each source pad, and one sink
+//! GStreamer packet walk: `filesrc ! qtdemux` (an `appsrc` while the file is still downloading), a pad probe on each source pad, and one sink
 //! branch per pad.
 //!
 //! Every pad's caps, segment and end of stream pass through its probe. Packets are counted in two
@@ -14,13 +14,16 @@
 use crate::audio::Tap;
 use crate::caps::{StreamInfo, describe};
 use crate::error::MediaError;
+use crate::growing::GrowingReader;
 use crate::tables::Table;
 use crate::track::{Packet, TrackStats};
 use gstreamer as gst;
 use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
 use recvault_core::probe::{DemuxOutcome, ProbePolicy, TrackKind, TrackReport};
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -107,34 +110,107 @@ fn make(factory: &'static str) -> Result<gst::Element, MediaError> {
 /// track is also decoded into it; the tap is closed before this returns, whatever happens, so its
 /// consumer always sees the end of the stream.
 pub(crate) fn packet_walk(
-    path: &Path,
+    source: Source<'_>,
     file_size: u64,
     policy: &ProbePolicy,
     tap: Option<Arc<Tap>>,
     tables: HashMap<u32, Table>,
 ) -> Result<Demuxed, MediaError> {
     let closer = tap.clone();
-    let walked = walk(path, file_size, policy, tap, tables);
+    let walked = walk(source, file_size, policy, tap, tables);
     if let Some(t) = closer {
         t.close();
     }
     walked
 }
 
+/// Where the packet walk reads: a finished file, or one still being downloaded.
+#[derive(Debug, Clone)]
+pub(crate) enum Source<'a> {
+    /// `filesrc` on a local file.
+    File(&'a Path),
+    /// An `appsrc` in random-access mode over a file still being written: qtdemux pulls ranges
+    /// as from `filesrc`, and each pull waits for its bytes (`crate::growing`).
+    Growing { path: &'a Path, reader: Arc<GrowingReader> },
+}
+
+impl Source<'_> {
+    fn path(&self) -> &Path {
+        match self {
+            Self::File(p) | Self::Growing { path: p, .. } => p,
+        }
+    }
+
+    fn element(&self, file_size: u64) -> Result<gst::Element, MediaError> {
+        let reader = match self {
+            Self::File(path) => {
+                let location = path.to_str().ok_or_else(|| MediaError::Open {
+                    path: path.to_path_buf(),
+                    source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "path is not valid utf-8"),
+                })?;
+                let src = make("filesrc")?;
+                src.set_property("location", location);
+                return Ok(src);
+            }
+            Self::Growing { reader, .. } => Arc::clone(reader),
+        };
+        make("appsrc")?;
+        let offset = Arc::new(AtomicU64::new(0));
+        let seek_to = Arc::clone(&offset);
+        let callbacks = gst_app::AppSrcCallbacks::builder()
+            .seek_data(move |_, to| {
+                seek_to.store(to, Ordering::Relaxed);
+                true
+            })
+            .need_data(move |src, length| {
+                let at = offset.load(Ordering::Relaxed);
+                let mut buf = vec![0u8; length as usize];
+                let mut filled = 0;
+                // qtdemux takes a short range for a truncated file: wait for all of it.
+                while filled < buf.len() {
+                    match reader.read_at(&mut buf[filled..], at + filled as u64) {
+                        Ok(0) => break,
+                        Ok(n) => filled += n,
+                        Err(e) => {
+                            gst::element_error!(src, gst::ResourceError::Read, ("{e}"));
+                            return;
+                        }
+                    }
+                }
+                if filled == 0 {
+                    let _ = src.end_of_stream();
+                    return;
+                }
+                buf.truncate(filled);
+                let mut buffer = gst::Buffer::from_mut_slice(buf);
+                if let Some(b) = buffer.get_mut() {
+                    b.set_offset(at);
+                }
+                offset.store(at + filled as u64, Ordering::Relaxed);
+                // Refused only while flushing or shutting down: the pipeline is stopping anyway.
+                let _ = src.push_buffer(buffer);
+            })
+            .build();
+        let src = gst_app::AppSrc::builder()
+            .stream_type(gst_app::AppStreamType::RandomAccess)
+            .format(gst::Format::Bytes)
+            .size(i64::try_from(file_size).unwrap_or(i64::MAX))
+            .callbacks(callbacks)
+            .build();
+        Ok(src.upcast())
+    }
+}
+
 fn walk(
-    path: &Path,
+    source: Source<'_>,
     file_size: u64,
     policy: &ProbePolicy,
     tap: Option<Arc<Tap>>,
     tables: HashMap<u32, Table>,
 ) -> Result<Demuxed, MediaError> {
-    let location = path.to_str().ok_or_else(|| MediaError::Open {
-        path: path.to_owned(),
-        source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "path is not valid utf-8"),
-    })?;
+    let path = source.path();
     let pipeline = gst::Pipeline::new();
-    let src = make("filesrc")?;
-    src.set_property("location", location);
+    let src = source.element(file_size)?;
     let demux = make("qtdemux")?;
     pipeline.add_many([&src, &demux]).map_err(|e| MediaError::Pipeline(e.to_string()))?;
     src.link(&demux).map_err(|e| MediaError::Pipeline(e.to_string()))?;
@@ -152,7 +228,9 @@ fn walk(
     }
 
     let deadline = WATCHDOG_BASE + Duration::from_secs(file_size / WATCHDOG_BYTES_PER_SEC);
-    let outcome = run(&pipeline, deadline);
+    // The watchdog starts once every byte is there: a slow download is not a stuck demuxer.
+    let downloading = || matches!(&source, Source::Growing { reader, .. } if reader.is_growing());
+    let outcome = run(&pipeline, deadline, downloading);
     // NULL stops the streaming thread; after it returns no probe runs any more.
     let _ = pipeline.set_state(gst::State::Null);
     // A resource error is filesrc failing on the local file (gone, unreadable): a fault of this
@@ -177,17 +255,21 @@ fn walk(
 
 /// Plays the pipeline until end of stream, the first error, or the deadline. A resource error
 /// (the file could not be opened or read) is `Err`; stream errors are the demuxer's verdict.
-fn run(pipeline: &gst::Pipeline, deadline: Duration) -> Result<DemuxOutcome, String> {
+/// The deadline's clock runs only while `held` says no.
+fn run(pipeline: &gst::Pipeline, deadline: Duration, held: impl Fn() -> bool) -> Result<DemuxOutcome, String> {
     let Some(bus) = pipeline.bus() else {
         return Ok(DemuxOutcome { reached_end: false, error: Some("pipeline has no bus".into()) });
     };
-    let started = Instant::now();
+    let mut started = Instant::now();
     // A refused state change posts its reason on the bus; give it a moment to arrive.
     let deadline = match pipeline.set_state(gst::State::Playing) {
         Ok(_) => deadline,
         Err(_) => deadline.min(Duration::from_secs(1)),
     };
     while started.elapsed() < deadline {
+        if held() {
+            started = Instant::now();
+        }
         let Some(msg) = bus.timed_pop(POLL) else {
             continue;
         };
@@ -291,7 +373,7 @@ mod tests {
         pipeline.add_many([&src, &sink]).unwrap();
         src.link(&sink).unwrap();
         let started = Instant::now();
-        let outcome = run(&pipeline, Duration::from_millis(300)).unwrap();
+        let outcome = run(&pipeline, Duration::from_millis(300), || false).unwrap();
         pipeline.set_state(gst::State::Null).unwrap();
         assert!(started.elapsed() < Duration::from_secs(2));
         assert!(!outcome.reached_end);
@@ -304,7 +386,9 @@ mod tests {
         // What a spool file removed under the probe looks like: filesrc posts "Resource not found".
         let dir = tempfile::tempdir().unwrap();
         let gone = dir.path().join("removed.mp4");
-        let err = packet_walk(&gone, 1000, &ProbePolicy::default(), None, HashMap::new()).map(|_| ()).unwrap_err();
+        let err = packet_walk(Source::File(&gone), 1000, &ProbePolicy::default(), None, HashMap::new())
+            .map(|_| ())
+            .unwrap_err();
         assert!(matches!(err, MediaError::Read { .. }), "{err:?}");
         assert!(err.is_retryable());
     }

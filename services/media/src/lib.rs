@@ -20,6 +20,7 @@
 //! - `movie`: `mvhd` and `mvex/mehd` inside `moov`.
 //! - `tables`: per-track sample tables from `moov` (sizes, times, placement), validated.
 //! - `demux`: `filesrc ! qtdemux`, counting pad probes, one sink branch per pad, bus watchdog.
+//! - [`growing`]: a file still being downloaded, read as it grows ([`probe_growing`]).
 //! - `audio`: the AAC pad's decoding branch (to 16 kHz mono) and the tap to the detector thread.
 //! - [`voice`]: PCM placed by timestamps → frames → detector → speech segments; loudness.
 //! - `cues`: per-segment level, dryness and spectral cues of who spoke (R13.1, R15.1).
@@ -35,6 +36,7 @@ mod cues;
 mod demux;
 mod env;
 mod error;
+pub mod growing;
 mod movie;
 pub mod tables;
 mod track;
@@ -44,12 +46,14 @@ pub use audio::Chunk;
 pub use env::init;
 pub use error::MediaError;
 
+use growing::GrowingReader;
 use recvault_core::probe::{ContainerLayout, DemuxOutcome, FIRST_BOX_TYPES, ProbePolicy, ProbeReport};
 use recvault_core::speech::SegmentRules;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufReader, Read, Seek};
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 use voice::{Analyzer, VoiceDetector};
 
@@ -94,6 +98,45 @@ where
     probe_by(path, policy, Counting::default(), detector, rules)
 }
 
+/// [`probe`] of a file that is still being written (the worker's spool file while its download
+/// runs): the probe starts at once and each read waits for its bytes, so a faststart or
+/// fragmented file is probed alongside its download (issue 8). `size` is the size the file will
+/// have. The report is the one [`probe`] gives on the finished file; if the download fails, the
+/// probe fails with [`MediaError::Read`].
+pub fn probe_growing(
+    path: &Path,
+    size: u64,
+    growth: &growing::Growth,
+    policy: &ProbePolicy,
+) -> Result<ProbeReport, MediaError> {
+    let input = Input::Growing { path, size, growth };
+    let (counting, rules) = (Counting::default(), voice::Detector::rules());
+    match probe_input(input, policy, counting, voice::Detector::default, rules)? {
+        Some(report) => Ok(report),
+        // The download is complete by now: probe the finished file.
+        None => probe_by(path, policy, counting, voice::Detector::default, rules),
+    }
+}
+
+/// What a probe reads.
+#[derive(Debug, Clone, Copy)]
+enum Input<'a> {
+    File(&'a Path),
+    Growing { path: &'a Path, size: u64, growth: &'a growing::Growth },
+}
+
+impl Input<'_> {
+    fn path(&self) -> &Path {
+        match self {
+            Self::File(p) | Self::Growing { path: p, .. } => p,
+        }
+    }
+}
+
+/// `Read + Seek` for the box walk, whichever the input.
+trait ReadSeek: Read + Seek + Send {}
+impl<T: Read + Seek + Send> ReadSeek for T {}
+
 fn probe_by<D, F>(
     path: &Path,
     policy: &ProbePolicy,
@@ -105,34 +148,57 @@ where
     D: VoiceDetector,
     F: FnOnce() -> D + Send + 'static,
 {
-    let (mut report, audio) = walk(path, policy, counting, move |rx: Receiver<Vec<Chunk>>| {
+    probe_input(Input::File(path), policy, counting, detector, rules)?
+        .ok_or_else(|| MediaError::Pipeline("a finished file was walked as a growing one".into()))
+}
+
+/// The probe of `input`; `None` when a growing file must be probed again once whole
+/// (see [`walk`]).
+fn probe_input<D, F>(
+    input: Input<'_>,
+    policy: &ProbePolicy,
+    counting: Counting,
+    detector: F,
+    rules: SegmentRules,
+) -> Result<Option<ProbeReport>, MediaError>
+where
+    D: VoiceDetector,
+    F: FnOnce() -> D + Send + 'static,
+{
+    let analyse = move |rx: Receiver<Vec<Chunk>>| {
         let mut analyzer = Analyzer::new(detector(), rules);
         for (pts, samples) in rx.into_iter().flatten() {
             analyzer.push(pts, &samples);
         }
         (analyzer.samples() > 0).then(|| analyzer.finish())
-    })?;
-    report.audio = audio.flatten();
-    Ok(report)
+    };
+    Ok(walk(input, policy, counting, analyse)?.map(|(mut report, audio)| {
+        report.audio = audio.flatten();
+        report
+    }))
 }
 
 /// The first AAC track decoded exactly as [`probe`] decodes it (16 kHz mono, each buffer with its
 /// timestamp on the file timeline), for evaluating detectors offline. Empty without an AAC track.
 pub fn decode_audio(path: &Path) -> Result<Vec<Chunk>, MediaError> {
     let policy = ProbePolicy { speech: true, ..ProbePolicy::default() };
-    let (_, chunks) = walk(path, &policy, Counting::default(), |rx: Receiver<Vec<Chunk>>| {
+    let walked = walk(Input::File(path), &policy, Counting::default(), |rx: Receiver<Vec<Chunk>>| {
         rx.into_iter().flatten().collect::<Vec<_>>()
     })?;
-    Ok(chunks.unwrap_or_default())
+    Ok(walked.and_then(|(_, chunks)| chunks).unwrap_or_default())
 }
 
 /// The probe, with `consume` run on its own thread over the decoded audio when `policy.speech`.
+///
+/// `None` when the packet walk of a growing file counted tracks from sample tables that the
+/// whole file turned out not to vouch for (fragmented, cut or damaged after its `moov`): the
+/// caller probes it again, whole.
 fn walk<T, C>(
-    path: &Path,
+    input: Input<'_>,
     policy: &ProbePolicy,
     counting: Counting,
     consume: C,
-) -> Result<(ProbeReport, Option<T>), MediaError>
+) -> Result<Option<(ProbeReport, Option<T>)>, MediaError>
 where
     T: Send + 'static,
     C: FnOnce(Receiver<Vec<Chunk>>) -> T + Send + 'static,
@@ -141,44 +207,111 @@ where
     if policy.speech {
         env::require_audio()?;
     }
+    let path = input.path();
     let open = |source| MediaError::Open { path: path.to_owned(), source };
+    let read = |source| MediaError::Read { path: path.to_owned(), source };
     let file = File::open(path).map_err(open)?;
-    let file_size = file.metadata().map_err(open)?.len();
+    let (file_size, growth) = match input {
+        Input::File(_) => (file.metadata().map_err(open)?.len(), None),
+        Input::Growing { size, growth, .. } => (size, Some(growth)),
+    };
     // Small buffer: the walk reads 8–16 bytes per box and seeks, a large one would read ahead
     // for nothing.
-    let mut reader = BufReader::with_capacity(256, file);
-    let walk =
-        boxes::walk(&mut reader, file_size).map_err(|source| MediaError::Read { path: path.to_owned(), source })?;
-
-    let iso = walk.layout.boxes.first().is_some_and(|b| FIRST_BOX_TYPES.contains(&b.fourcc.as_str()));
-    let mut consumed = None;
-    let (tracks, demux) = if iso {
-        let (tap, consumer) = if policy.speech {
-            let (tap, rx) = audio::Tap::new();
-            let thread = std::thread::Builder::new()
-                .name("recvault-vad".into())
-                .spawn(move || consume(rx))
-                .map_err(|e| MediaError::Pipeline(format!("cannot start the audio analysis thread: {e}")))?;
-            (Some(tap), Some(thread))
-        } else {
-            (None, None)
-        };
+    let mut reader: BufReader<Box<dyn ReadSeek>> = BufReader::with_capacity(
+        256,
+        match growth {
+            None => Box::new(file.try_clone().map_err(open)?),
+            Some(g) => Box::new(GrowingReader::new(file.try_clone().map_err(open)?, g.clone(), file_size)),
+        },
+    );
+    let source = match growth {
+        None => demux::Source::File(path),
+        Some(g) => demux::Source::Growing { path, reader: Arc::new(GrowingReader::new(file, g.clone(), file_size)) },
+    };
+    // A file still downloading whose `moov` comes before its media: the packet walk starts from
+    // the `moov` read off the head of the file, while the box walk, which must see the end of
+    // the file, waits for it on a thread of its own. Any other file is walked once it is whole.
+    let ahead = match growth {
+        Some(_) => boxes::moov_ahead(&mut reader, file_size).map_err(read)?,
+        None => None,
+    };
+    let Some(moov) = ahead else {
+        let walk = boxes::walk(&mut reader, file_size).map_err(read)?;
+        let iso = walk.layout.boxes.first().is_some_and(|b| FIRST_BOX_TYPES.contains(&b.fourcc.as_str()));
         let tables = match counting {
             Counting::SampleTables => sample_tables(&mut reader, &walk.layout, file_size),
             Counting::Demuxer => HashMap::new(),
         };
-        // The tap is closed when the walk returns, so the consumer always finishes.
-        let d = demux::packet_walk(path, file_size, policy, tap, tables);
-        if let Some(thread) = consumer {
-            consumed = Some(thread.join().map_err(|_| MediaError::Pipeline("audio analysis panicked".into()))?);
-        }
-        let d = d?;
-        (d.tracks, d.outcome)
-    } else {
-        let skipped =
-            DemuxOutcome { reached_end: false, error: Some("packet walk skipped: not an iso base media file".into()) };
-        (Vec::new(), skipped)
+        let (tracks, demux, consumed) = if iso {
+            packets(source, file_size, policy, tables, consume)?
+        } else {
+            let skipped = DemuxOutcome {
+                reached_end: false,
+                error: Some("packet walk skipped: not an iso base media file".into()),
+            };
+            (Vec::new(), skipped, None)
+        };
+        return Ok(Some((report(path, file_size, walk, tracks, demux), consumed)));
     };
+    let tables = match counting {
+        Counting::SampleTables => tables::read(&mut reader, moov, file_size).unwrap_or_default(),
+        Counting::Demuxer => HashMap::new(),
+    };
+    let used_tables = !tables.is_empty();
+    let whole = std::thread::Builder::new()
+        .name("recvault-boxes".into())
+        .spawn(move || boxes::walk(&mut reader, file_size))
+        .map_err(|e| MediaError::Pipeline(format!("cannot start the box walk: {e}")))?;
+    let walked = packets(source, file_size, policy, tables, consume);
+    let walk = whole.join().map_err(|_| MediaError::Pipeline("the box walk panicked".into()))?.map_err(read)?;
+    let (tracks, demux, consumed) = walked?;
+    // The tables read off the head are the ones `sample_tables` would have used on the whole
+    // file, or the tracks they counted are counted again by the demuxer.
+    if used_tables && tables_moov(&walk.layout) != Some(moov) {
+        return Ok(None);
+    }
+    Ok(Some((report(path, file_size, walk, tracks, demux), consumed)))
+}
+
+/// The packet walk, with the decoded audio consumed on a thread of its own.
+fn packets<T, C>(
+    source: demux::Source<'_>,
+    file_size: u64,
+    policy: &ProbePolicy,
+    tables: HashMap<u32, tables::Table>,
+    consume: C,
+) -> Result<(Vec<recvault_core::probe::TrackReport>, DemuxOutcome, Option<T>), MediaError>
+where
+    T: Send + 'static,
+    C: FnOnce(Receiver<Vec<Chunk>>) -> T + Send + 'static,
+{
+    let (tap, consumer) = if policy.speech {
+        let (tap, rx) = audio::Tap::new();
+        let thread = std::thread::Builder::new()
+            .name("recvault-vad".into())
+            .spawn(move || consume(rx))
+            .map_err(|e| MediaError::Pipeline(format!("cannot start the audio analysis thread: {e}")))?;
+        (Some(tap), Some(thread))
+    } else {
+        (None, None)
+    };
+    // The tap is closed when the walk returns, so the consumer always finishes.
+    let d = demux::packet_walk(source, file_size, policy, tap, tables);
+    let consumed = match consumer {
+        Some(thread) => Some(thread.join().map_err(|_| MediaError::Pipeline("audio analysis panicked".into()))?),
+        None => None,
+    };
+    let d = d?;
+    Ok((d.tracks, d.outcome, consumed))
+}
+
+fn report(
+    path: &Path,
+    file_size: u64,
+    walk: boxes::BoxWalk,
+    tracks: Vec<recvault_core::probe::TrackReport>,
+    demux: DemuxOutcome,
+) -> ProbeReport {
     tracing::debug!(
         path = %path.display(),
         file_size,
@@ -188,15 +321,20 @@ where
         error = demux.error.as_deref(),
         "probed"
     );
-    let report = ProbeReport { file_size, container: walk.layout, movie: walk.movie, tracks, demux, audio: None };
-    Ok((report, consumed))
+    ProbeReport { file_size, container: walk.layout, movie: walk.movie, tracks, demux, audio: None }
+}
+
+/// Where the `moov` of a file whose structure is whole (no fragments, no box running past the
+/// end or unreadable) starts: only such a file's sample tables are used.
+fn tables_moov(layout: &ContainerLayout) -> Option<u64> {
+    let whole = layout.fragments == 0 && layout.overrun.is_none() && layout.box_error.is_none();
+    layout.moov_offset.filter(|_| whole)
 }
 
 /// The sample tables of a file whose structure is whole (a `moov`, no fragments, no box running
 /// past the end or unreadable); none otherwise, or when the tables themselves are not sound.
 fn sample_tables<R: Read + Seek>(r: &mut R, layout: &ContainerLayout, file_size: u64) -> HashMap<u32, tables::Table> {
-    let whole = layout.fragments == 0 && layout.overrun.is_none() && layout.box_error.is_none();
-    let Some(moov) = layout.moov_offset.filter(|_| whole) else {
+    let Some(moov) = tables_moov(layout) else {
         return HashMap::new();
     };
     tables::read(r, moov, file_size).unwrap_or_else(|reason| {

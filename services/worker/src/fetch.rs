@@ -7,10 +7,11 @@
 
 use bytes::Bytes;
 use recvault_core::{Blake3Hash, ContentHashes, Sha256Hash};
+use recvault_media::growing::{Growth, Producer};
 use recvault_store::{Store, StoreError};
 use sha2::Digest;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use tempfile::NamedTempFile;
 use tokio::sync::mpsc;
 
@@ -51,11 +52,39 @@ pub async fn fetch(
     version: Option<&str>,
     spool_dir: &Path,
 ) -> Result<Spooled, FetchError> {
+    fetch_with(store, bucket, key, version, spool_dir, |_| {}).await
+}
+
+/// A download under way: its spool file, the size it will have, and how far it is written
+/// ([`recvault_media::probe_growing`] reads it as it grows).
+#[derive(Debug, Clone)]
+pub struct Started {
+    pub path: PathBuf,
+    pub size: u64,
+    pub growth: Growth,
+}
+
+/// [`fetch`], telling `on_start` where the bytes go as soon as the first is on its way, so
+/// the probe can run alongside the download (issue 8). The file is complete when this returns
+/// `Ok`; on any error it is failed, and readers waiting on it get that error.
+pub async fn fetch_with(
+    store: &Store,
+    bucket: &str,
+    key: &str,
+    version: Option<&str>,
+    spool_dir: &Path,
+    on_start: impl FnOnce(Started),
+) -> Result<Spooled, FetchError> {
     let mut read = store.read_staged(bucket, key, version).await?;
     let file = crate::spool::create(spool_dir)?;
     let writer = file.reopen()?;
+    let (growth, producer) = Growth::new();
+    on_start(Started { path: file.path().to_path_buf(), size: read.size, growth });
     let (tx, rx) = mpsc::channel::<Bytes>(CHANNEL_DEPTH);
-    let hasher = tokio::task::spawn_blocking(move || hash_and_write(rx, writer));
+    let hasher = tokio::task::spawn_blocking(move || {
+        let hashed = hash_and_write(rx, writer, &producer);
+        (hashed, producer)
+    });
 
     let mut streamed = Ok(());
     loop {
@@ -73,23 +102,45 @@ pub async fn fetch(
         }
     }
     drop(tx);
-    let hashed = hasher.await.map_err(|e| std::io::Error::other(format!("hashing thread: {e}")))?;
-    streamed?;
-    let hashes = hashed?;
-    if hashes.size != read.size {
-        return Err(FetchError::ShortRead { read: hashes.size, expected: read.size });
+    // A hashing thread that is gone dropped the producer: readers were told.
+    let (hashed, producer) = hasher.await.map_err(|e| std::io::Error::other(format!("hashing thread: {e}")))?;
+    let checked = streamed.map_err(FetchError::from).and_then(|()| Ok(hashed?)).and_then(|hashes| {
+        if hashes.size == read.size {
+            Ok(hashes)
+        } else {
+            Err(FetchError::ShortRead { read: hashes.size, expected: read.size })
+        }
+    });
+    match checked {
+        Ok(hashes) => {
+            producer.complete(hashes.size);
+            Ok(Spooled { file, hashes, etag: read.etag, version_id: read.version_id })
+        }
+        Err(e) => {
+            producer.fail(e.to_string());
+            Err(e)
+        }
     }
-    Ok(Spooled { file, hashes, etag: read.etag, version_id: read.version_id })
 }
 
-fn hash_and_write(mut rx: mpsc::Receiver<Bytes>, file: std::fs::File) -> Result<ContentHashes, std::io::Error> {
+/// Writes and hashes the download's chunks, telling readers of the spool file how much of it
+/// is written (flushed to the file, not held in the write buffer).
+fn hash_and_write(
+    mut rx: mpsc::Receiver<Bytes>,
+    file: std::fs::File,
+    written: &Producer,
+) -> Result<ContentHashes, std::io::Error> {
     let mut digests = Digests::new();
     let mut out = std::io::BufWriter::with_capacity(WRITE_BUFFER, file);
+    let mut total = 0u64;
     while let Some(chunk) = rx.blocking_recv() {
         out.write_all(&chunk)?;
+        total += chunk.len() as u64;
+        written.advance(total - out.buffer().len() as u64);
         digests.update(chunk);
     }
     out.flush()?;
+    written.advance(total);
     digests.finish()
 }
 
@@ -233,13 +284,24 @@ mod tests {
         let (tx, rx) = mpsc::channel(4);
         let out = NamedTempFile::new().unwrap();
         let writer = out.reopen().unwrap();
-        let handle = std::thread::spawn(move || hash_and_write(rx, writer));
+        let (growth, producer) = Growth::new();
+        let handle = std::thread::spawn(move || (hash_and_write(rx, writer, &producer), producer));
+        // a reader of the spool file while it is written (the probe) gets every byte: what the
+        // hasher reports as written is in the file, not in its write buffer
+        let mut spool = recvault_media::growing::GrowingReader::new(out.reopen().unwrap(), growth, data.len() as u64);
+        let reader = std::thread::spawn(move || {
+            let mut got = Vec::new();
+            std::io::Read::read_to_end(&mut spool, &mut got).map(|_| got)
+        });
         for chunk in data.chunks(65_536) {
             tx.blocking_send(Bytes::copy_from_slice(chunk)).unwrap();
         }
         drop(tx);
-        let streamed = handle.join().unwrap().unwrap();
+        let (streamed, producer) = handle.join().unwrap();
+        let streamed = streamed.unwrap();
+        producer.complete(streamed.size);
         assert_eq!(streamed, hash_file(out.path()).unwrap());
         assert_eq!(std::fs::read(out.path()).unwrap(), data);
+        assert!(reader.join().unwrap().unwrap() == data, "the reader of the growing file read other bytes");
     }
 }

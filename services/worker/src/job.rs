@@ -17,9 +17,9 @@
 
 use crate::archive::{Destination, archive, key_for, location};
 use crate::budget::Admission;
-use crate::fetch::{FetchError, Spooled, fetch};
+use crate::fetch::{FetchError, Spooled, fetch_with};
 use crate::metrics::{Metrics, Outcome};
-use crate::verify::{Verified, verify};
+use crate::verify::{Verified, VerifyError, verify, verify_growing};
 use chrono::Utc;
 use recvault_core::analysis::AnalysisPolicy;
 use recvault_core::calendar::WorkCalendar;
@@ -241,9 +241,12 @@ async fn stages(ctx: &JobContext, job: &UploadJob, attempt: i64) -> Result<Settl
         Ok(Err(Admission::Admit)) => unreachable!("an admission is a reservation"),
         Err(e) => return Err(transient("spool", e)),
     };
+    // The probe starts with the download and reads the spool file as it grows (issue 8).
+    let mut probing = None;
     let fetched = {
         let _t = ctx.metrics.stage("fetch");
-        fetch(&ctx.store, &src.bucket, &src.key, head.version_id.as_deref(), &ctx.spool_dir).await
+        let start_probe = |started| probing = Some(verify_growing(started, ctx.policy));
+        fetch_with(&ctx.store, &src.bucket, &src.key, head.version_id.as_deref(), &ctx.spool_dir, start_probe).await
     };
     let spooled = match fetched {
         Ok(s) => s,
@@ -259,8 +262,13 @@ async fn stages(ctx: &JobContext, job: &UploadJob, attempt: i64) -> Result<Settl
         return quarantine(ctx, job, &spooled, rejection, attempt).await;
     }
     let verified = {
+        // Only what is left of the probe once the download has ended.
         let _t = ctx.metrics.stage("verify");
-        verify(spooled.file.path().to_path_buf(), ctx.policy).await.map_err(|e| transient("media_probe", e))?
+        let verified = match probing {
+            Some(probe) => probe.await.map_err(VerifyError::from).and_then(|v| v),
+            None => verify(spooled.file.path().to_path_buf(), ctx.policy).await,
+        };
+        verified.map_err(|e| transient("media_probe", e))?
     };
     if let Err(rejection) = &verified.assessment.verdict {
         return quarantine(ctx, job, &spooled, rejection.clone(), attempt).await;

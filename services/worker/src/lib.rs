@@ -5,8 +5,11 @@
 //!
 //! 1. [`fetch`]: stream the staged object once, hashing it with BLAKE3 and SHA-256 while spooling
 //!    it to local disk (hashing and writing on a blocking thread).
-//! 2. [`verify`]: check the station's claims (size, hash), then probe the spooled file with
-//!    GStreamer and assess it (`recvault_core::probe::assess`), on a blocking thread.
+//! 2. [`verify`]: probe the spooled file with GStreamer and assess it
+//!    (`recvault_core::probe::assess`), on a blocking thread. The probe starts with the download
+//!    and reads the spool file as it grows, so a faststart or fragmented file is probed alongside
+//!    its download; the station's claims (size, hash) are checked once the download ends, and the
+//!    stage's time is what is left of the probe then.
 //! 3. [`archive`]: server-side copy into the archive (or quarantine) under the content-addressed
 //!    key, with R19.1 retention tags, hash metadata and Object Lock.
 //! 4. record: one Postgres transaction (`recvault_db`), then the queue message is acknowledged,

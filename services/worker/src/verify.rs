@@ -28,6 +28,20 @@ pub async fn verify(path: PathBuf, policy: ProbePolicy) -> Result<Verified, Veri
     tokio::task::spawn_blocking(move || verify_blocking(&path, &policy)).await?
 }
 
+/// Probes and assesses a spool file while its download runs ([`recvault_media::probe_growing`]):
+/// started with the download, it is done soon after the download for a faststart or fragmented
+/// file (issue 8). It fails if the download fails.
+pub fn verify_growing(
+    started: crate::fetch::Started,
+    policy: ProbePolicy,
+) -> tokio::task::JoinHandle<Result<Verified, VerifyError>> {
+    tokio::task::spawn_blocking(move || {
+        let report = recvault_media::probe_growing(&started.path, started.size, &started.growth, &policy)?;
+        let assessment = assess(&report, &policy);
+        Ok(Verified { report, assessment })
+    })
+}
+
 /// The same, for callers already off the runtime (the CLI's `probe`).
 pub fn verify_blocking(path: &std::path::Path, policy: &ProbePolicy) -> Result<Verified, VerifyError> {
     verify_counting(path, policy, Counting::default())
