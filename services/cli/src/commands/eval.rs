@@ -227,7 +227,7 @@ fn evaluate(
                 tally.unexplained.add(truth_unexplained, predicted);
                 if predicted.is_some_and(|p| p != truth_unexplained) {
                     failures.push(format!(
-                        "{}: resumption at {:.1} s: truth {}, predicted {} ({:?})",
+                        "{}: resumption at {:.1} s: truth {}, predicted {} ({})",
                         act.spec.name,
                         label.at.as_secs_f64(),
                         if truth_unexplained { "unexplained" } else { "explained" },

@@ -206,7 +206,7 @@ fn evaluate(
     if let Some(n) = &a.notification {
         tally.cells.entry(("R13.1", snr, scene.scenes.start)).or_default().add(notified, n);
         if n.is_missing() == notified {
-            failures.push(format!("{}: R13.1 at a {:?} start: {n:?}", act.spec.name, scene.scenes.start));
+            failures.push(format!("{}: R13.1 at a {:?} start: {n}", act.spec.name, scene.scenes.start));
         }
     }
     for (label, r) in act.resumptions.iter().zip(&a.resumptions) {
@@ -214,7 +214,7 @@ fn evaluate(
         tally.cells.entry(("R15.1", snr, scene.scenes.resumption)).or_default().add(explained, &r.explanation);
         if r.explanation.is_missing() == explained {
             failures.push(format!(
-                "{}: R15.1 after a {:?} resumption: {:?}",
+                "{}: R15.1 after a {:?} resumption: {}",
                 act.spec.name, scene.scenes.resumption, r.explanation
             ));
         }

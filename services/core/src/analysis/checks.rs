@@ -44,6 +44,52 @@ impl Explanation {
     }
 }
 
+/// For people reading an evaluation or a log: "missing: heard other speech 4.0 s long, 4.9 s
+/// after (73 % sure whose)".
+impl std::fmt::Display for Explanation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Found(hit) => write!(f, "found: {hit}"),
+            Self::Missing { nearest: None, heard: None } => f.write_str("missing: no speech"),
+            Self::Missing { nearest, heard } => {
+                f.write_str("missing:")?;
+                if let Some(h) = heard {
+                    write!(f, " heard {h}")?;
+                }
+                if let Some(n) = nearest {
+                    let (secs, sep) = (|ms: u64| ms as f64 / 1000.0, if heard.is_some() { ";" } else { "" });
+                    write!(
+                        f,
+                        "{sep} the wearer's nearest speech {:.1} s long, {:.1} s after (recording {})",
+                        secs(n.duration_ms),
+                        secs(n.after_ms),
+                        n.recording_id
+                    )?;
+                }
+                Ok(())
+            }
+            Self::NoAudio => f.write_str("missing: no audio"),
+            Self::Unfinalized => f.write_str("unchecked: unfinalized recording"),
+            Self::Unknown => f.write_str("unchecked: audio not analysed"),
+        }
+    }
+}
+
+impl std::fmt::Display for SpeechHit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secs = |ms: u64| ms as f64 / 1000.0;
+        write!(
+            f,
+            "{} speech {:.1} s long, {:.1} s after (recording {}, {:.0} % sure whose)",
+            self.speaker.as_str(),
+            secs(self.duration_ms),
+            secs(self.after_ms),
+            self.recording_id,
+            self.speaker_confidence * 100.0
+        )
+    }
+}
+
 /// A speech segment placed on the corrected timeline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SpeechHit {

@@ -428,3 +428,46 @@ fn r15_1_the_notification_in_an_earlier_file_is_the_reference_for_a_later_one() 
     let acts = assemble_with(&[a, b], &[], &policy(), &absolute);
     assert!(!acts[0].resumptions[0].explanation.is_missing(), "-27 dBFS is above the absolute threshold");
 }
+
+#[test]
+fn an_outcome_reads_as_what_was_heard() {
+    use super::checks::{Explanation, SpeechHit};
+    use crate::speech::Speaker;
+    let hit = |speaker, after_ms, duration_ms| SpeechHit {
+        recording_id: 7,
+        start: DateTime::UNIX_EPOCH,
+        after_ms,
+        duration_ms,
+        confidence: 0.9,
+        speaker,
+        speaker_confidence: 0.731,
+    };
+    let cases = [
+        (
+            Explanation::Found(hit(Speaker::Wearer, 1500, 4000)),
+            "found: wearer speech 4.0 s long, 1.5 s after (recording 7, 73 % sure whose)",
+        ),
+        (Explanation::Missing { nearest: None, heard: None }, "missing: no speech"),
+        (
+            Explanation::Missing { nearest: None, heard: Some(hit(Speaker::Other, 4896, 4032)) },
+            "missing: heard other speech 4.0 s long, 4.9 s after (recording 7, 73 % sure whose)",
+        ),
+        (
+            Explanation::Missing {
+                nearest: Some(hit(Speaker::Wearer, 31_000, 2000)),
+                heard: Some(hit(Speaker::Unknown, 0, 800)),
+            },
+            "missing: heard unknown speech 0.8 s long, 0.0 s after (recording 7, 73 % sure whose); \
+             the wearer's nearest speech 2.0 s long, 31.0 s after (recording 7)",
+        ),
+        (
+            Explanation::Missing { nearest: Some(hit(Speaker::Wearer, 31_000, 2000)), heard: None },
+            "missing: the wearer's nearest speech 2.0 s long, 31.0 s after (recording 7)",
+        ),
+        (Explanation::NoAudio, "missing: no audio"),
+        (Explanation::Unfinalized, "unchecked: unfinalized recording"),
+    ];
+    for (outcome, expected) in cases {
+        assert_eq!(outcome.to_string(), expected);
+    }
+}
