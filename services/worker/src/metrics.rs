@@ -77,7 +77,8 @@ impl Outcome {
 /// Queue roles, for `recvault_queue_messages{queue}`.
 pub const QUEUES: [&str; 4] = ["work", "retry", "dead", "bundles"];
 
-/// Pipeline stages, for `recvault_stage_duration_seconds{stage}`.
+/// Pipeline stages, for `recvault_stage_duration_seconds{stage}`. The probe runs alongside the
+/// download: `verify` is what is left of it once the download (`fetch`) has ended.
 pub const STAGES: [&str; 5] = ["fetch", "verify", "archive", "record", "total"];
 
 #[derive(Debug, Clone)]
@@ -125,8 +126,11 @@ impl Metrics {
         let bytes = IntCounter::new("recvault_ingested_bytes_total", "bytes read from staging and hashed")
             .expect("valid metric");
         let stage_seconds = HistogramVec::new(
-            HistogramOpts::new("recvault_stage_duration_seconds", "time spent per pipeline stage")
-                .buckets(vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 180.0, 600.0]),
+            HistogramOpts::new(
+                "recvault_stage_duration_seconds",
+                "time spent per pipeline stage (verify: the part of the probe left once fetch ends)",
+            )
+            .buckets(vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 180.0, 600.0]),
             &["stage"],
         )
         .expect("valid metric");
