@@ -91,8 +91,8 @@ fn closeness(c: &VoiceCues, r: &SpeakerRules, decay_db: f32) -> f32 {
 }
 
 /// Attributes every segment of one set (a file's, or an activity's across its files): sets
-/// `speaker` and `speaker_confidence`. Segments without cues, or too faint to judge, are
-/// `unknown`.
+/// `speaker` and `speaker_confidence`. Segments without cues, too faint to judge, or sounding
+/// close in a set with no reference to weigh them against, are `unknown`.
 pub fn attribute<'a>(segments: impl IntoIterator<Item = &'a mut SpeechSegment>, r: &SpeakerRules) {
     let mut segments: Vec<&mut SpeechSegment> = segments.into_iter().collect();
     let judged = |s: &SpeechSegment| s.cues.filter(|c| c.snr_db() >= r.min_snr_db);
@@ -114,8 +114,19 @@ pub fn attribute<'a>(segments: impl IntoIterator<Item = &'a mut SpeechSegment>, 
         let margin = match r.method {
             Method::AbsoluteLevel => (c.level_dbfs - r.absolute_level_dbfs) / 3.0,
             Method::Relative => {
-                let level = reference.map_or(-1.0, |re| (c.level_dbfs - (re - r.reference_margin_db)) / 3.0);
-                closeness(&c, r, r.close_decay_db).min(level)
+                let close = closeness(&c, r, r.close_decay_db);
+                match reference {
+                    Some(re) => close.min((c.level_dbfs - (re - r.reference_margin_db)) / 3.0),
+                    // A close-sounding voice and no reference to weigh it against: the wearer
+                    // not quite dry enough to set one, or a party or radio near by. Not counted
+                    // as the wearer, and not called someone else either (ACCURACY.md).
+                    None if close >= 0.0 => {
+                        s.speaker = Speaker::Unknown;
+                        s.speaker_confidence = 0.0;
+                        continue;
+                    }
+                    None => close,
+                }
             }
         };
         s.speaker = if margin >= 0.0 { Speaker::Wearer } else { Speaker::Other };
@@ -175,8 +186,10 @@ mod tests {
             ("below the margin", vec![cues(-20.0, 20.0, -15.0), cues(-23.01, 20.0, -15.0)], vec![W, O]),
             // a reverberant voice is never the reference, however loud: a crowd alone stays others
             ("reverberant only", vec![cues(-15.0, 6.0, -15.0), cues(-20.0, 9.0, -15.0)], vec![O, O]),
-            // only just dry enough: close, but not a reference, so with nothing else it is other
-            ("just dry enough, alone", vec![cues(-20.0, 10.0, -15.0)], vec![O]),
+            // only just dry enough: close, but not a reference, so with nothing to weigh it
+            // against, whose it is cannot be told
+            ("just dry enough, alone", vec![cues(-20.0, 10.0, -15.0)], vec![U]),
+            ("just dry enough, next to a crowd", vec![cues(-20.0, 10.0, -15.0), cues(-30.0, 5.0, -15.0)], vec![U, O]),
             (
                 "just dry enough, next to a reference",
                 vec![cues(-19.0, 12.0, -15.0), cues(-20.0, 9.5, -15.0)],
@@ -188,7 +201,8 @@ mod tests {
             ("high band at the threshold", vec![cues(-20.0, 20.0, -40.0)], vec![W]),
             ("high band under the threshold", vec![cues(-20.0, 20.0, -40.1)], vec![O]),
             // the decay needed falls with the SNR: 8.5 dB at 20 dB over the background
-            ("a quiet wearer", vec![cues(-30.0, 8.6, -15.0)], vec![O]),
+            ("a quiet wearer", vec![cues(-30.0, 8.6, -15.0)], vec![U]),
+            ("a hair too reverberant, alone", vec![cues(-30.0, 8.4, -15.0)], vec![O]),
             ("a quiet wearer, reference", vec![cues(-30.0, 10.6, -15.0), cues(-31.0, 8.6, -15.0)], vec![W, W]),
             // too faint to judge, or not measured: unknown, and never the reference
             (

@@ -35,7 +35,8 @@ pub enum Speaker {
     Wearer,
     /// Someone further away: a party, a crowd, a radio or loudspeaker.
     Other,
-    /// Too little to go on (speech barely above the background, or no cues measured).
+    /// Too little to go on: speech barely above the background, no cues measured, or a
+    /// close-sounding voice in an activity with no reference voice to weigh it against.
     #[default]
     Unknown,
 }

@@ -75,7 +75,7 @@ fn hit(h: &SpeechHit) -> String {
         match h.speaker {
             Speaker::Wearer => "the wearer",
             Speaker::Other => "someone else (distant voice)",
-            Speaker::Unknown => "too faint to tell whose",
+            Speaker::Unknown => "cannot tell whose (too faint, or no reference voice)",
         },
         h.speaker_confidence
     )

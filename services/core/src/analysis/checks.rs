@@ -1,5 +1,5 @@
 //! R13.1 and R15.1: is there speech where the rules ask for it, in the voice of the officer
-//! wearing the recorder? Speech attributed to anyone else (or to no one: too faint to tell) is
+//! wearing the recorder? Speech attributed to anyone else (or to no one: whose cannot be told) is
 //! reported as what was heard instead, never as the notification or an explanation.
 
 use super::{AnalysisPolicy, Audio, RecordingFacts, ns, ns_between};
@@ -15,7 +15,7 @@ pub enum Explanation {
     Found(SpeechHit),
     /// The audio was analysed and holds no such speech from the wearer. `nearest` is the wearer's
     /// first speech after the moment, if any (too short, or too late), and `heard` the longest
-    /// speech by someone else (or too faint to tell whose) inside the window that would otherwise
+    /// speech by someone else (or whose cannot be told) inside the window that would otherwise
     /// have counted: what the supervisor should listen to.
     Missing {
         nearest: Option<SpeechHit>,

@@ -35,7 +35,9 @@ fn heard_instead(
     let secs = |ms: u64| ms as f64 / 1000.0;
     let other = heard.map(|h| {
         let whose = match h.speaker {
-            Speaker::Unknown => "speech too faint to tell whose",
+            Speaker::Unknown => {
+                "speech that could not be attributed (too faint, or no reference voice in the activity)"
+            }
             _ => "distant speech (not the wearer's voice)",
         };
         format!("only {whose} {after} {moment} ({:.1} s of it, {:.1} s {after})", secs(h.duration_ms), secs(h.after_ms))

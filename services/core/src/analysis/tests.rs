@@ -372,7 +372,7 @@ fn r15_1_r13_1_only_the_wearers_voice_counts_and_the_finding_says_what_was_heard
             &[(2000, 5000, FAINT)],
             true,
             false,
-            "only speech too faint to tell whose after the resumption",
+            "only speech that could not be attributed (too faint, or no reference voice in the activity) after the resumption",
         ),
         // no notification by the wearer: the crowd at the start is no notification, and without a
         // reference the crowd stays someone else; the wearer's explanation still counts
