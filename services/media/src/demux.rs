@@ -1,5 +1,6 @@
-//! GStreamer packet walk: `filesrc ! qtdemux` (an `appsrc` while the file is still downloading), a pad probe on each source pad, and one sink
-//! branch per pad.
+//! GStreamer packet walk: `filesrc ! qtdemux` (an `appsrc` while the file is still downloading:
+//! random access, or pushing a fragmented file from start to end), a pad probe on each source
+//! pad, and one sink branch per pad.
 //!
 //! Every pad's caps, segment and end of stream pass through its probe. Packets are counted in two
 //! ways: a track whose sample tables were read ([`crate::tables`]) is counted from them after the
@@ -132,12 +133,16 @@ pub(crate) enum Source<'a> {
     /// An `appsrc` in random-access mode over a file still being written: qtdemux pulls ranges
     /// as from `filesrc`, and each pull waits for its bytes (`crate::growing`).
     Growing { path: &'a Path, reader: Arc<GrowingReader> },
+    /// The same file, pushed to qtdemux from start to end (`appsrc` in stream mode): a
+    /// fragmented file, whose fragments qtdemux then reads as they arrive instead of first
+    /// looking for their index at the end of the file.
+    GrowingStream { path: &'a Path, reader: Arc<GrowingReader> },
 }
 
 impl Source<'_> {
     fn path(&self) -> &Path {
         match self {
-            Self::File(p) | Self::Growing { path: p, .. } => p,
+            Self::File(p) | Self::Growing { path: p, .. } | Self::GrowingStream { path: p, .. } => p,
         }
     }
 
@@ -153,6 +158,7 @@ impl Source<'_> {
                 return Ok(src);
             }
             Self::Growing { reader, .. } => Arc::clone(reader),
+            Self::GrowingStream { reader, .. } => return Ok(stream_src(Arc::clone(reader), file_size)),
         };
         make("appsrc")?;
         let offset = Arc::new(AtomicU64::new(0));
@@ -201,6 +207,44 @@ impl Source<'_> {
     }
 }
 
+/// Bytes pushed at a time in stream mode.
+const STREAM_CHUNK: usize = 256 << 10;
+
+/// An `appsrc` pushing the growing file from its first byte to its last.
+fn stream_src(reader: Arc<GrowingReader>, file_size: u64) -> gst::Element {
+    let offset = AtomicU64::new(0);
+    let callbacks = gst_app::AppSrcCallbacks::builder()
+        .need_data(move |src, _| {
+            let at = offset.load(Ordering::Relaxed);
+            let mut buf = vec![0u8; STREAM_CHUNK];
+            match reader.read_at(&mut buf, at) {
+                Ok(0) => {
+                    let _ = src.end_of_stream();
+                }
+                Ok(n) => {
+                    buf.truncate(n);
+                    offset.store(at + n as u64, Ordering::Relaxed);
+                    let mut buffer = gst::Buffer::from_mut_slice(buf);
+                    if let Some(b) = buffer.get_mut() {
+                        b.set_offset(at);
+                    }
+                    let _ = src.push_buffer(buffer);
+                }
+                Err(e) => gst::element_error!(src, gst::ResourceError::Read, ("{e}")),
+            }
+        })
+        .build();
+    gst_app::AppSrc::builder()
+        .stream_type(gst_app::AppStreamType::Stream)
+        .format(gst::Format::Bytes)
+        .size(i64::try_from(file_size).unwrap_or(i64::MAX))
+        .max_bytes(4 * STREAM_CHUNK as u64)
+        .block(true)
+        .callbacks(callbacks)
+        .build()
+        .upcast()
+}
+
 fn walk(
     source: Source<'_>,
     file_size: u64,
@@ -229,7 +273,10 @@ fn walk(
 
     let deadline = WATCHDOG_BASE + Duration::from_secs(file_size / WATCHDOG_BYTES_PER_SEC);
     // The watchdog starts once every byte is there: a slow download is not a stuck demuxer.
-    let downloading = || matches!(&source, Source::Growing { reader, .. } if reader.is_growing());
+    let downloading = || match &source {
+        Source::Growing { reader, .. } | Source::GrowingStream { reader, .. } => reader.is_growing(),
+        Source::File(_) => false,
+    };
     let outcome = run(&pipeline, deadline, downloading);
     // NULL stops the streaming thread; after it returns no probe runs any more.
     let _ = pipeline.set_state(gst::State::Null);

@@ -3,8 +3,8 @@
 //! The download is the one [`Producer`]: it reports how many bytes are in the file, then that the
 //! file is complete, or why it never will be. Readers ([`GrowingReader`]) read with `pread` and
 //! block until the bytes they ask for are there, so the probe of a faststart or fragmented file
-//! runs alongside the download instead of after it; a file whose index is at its end simply waits
-//! for it. A producer dropped before it completes (the download cancelled, its task gone) fails
+//! runs alongside the download instead of after it (a fragmented one pushed to qtdemux from start
+//! to end); a file whose index is at its end simply waits for it. A producer dropped before it completes (the download cancelled, its task gone) fails
 //! the file, so no reader ever waits for bytes that will not come.
 
 use std::fs::File;

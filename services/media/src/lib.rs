@@ -191,7 +191,8 @@ pub fn decode_audio(path: &Path) -> Result<Vec<Chunk>, MediaError> {
 /// The probe, with `consume` run on its own thread over the decoded audio when `policy.speech`.
 ///
 /// `None` when the packet walk of a growing file counted tracks from sample tables that the
-/// whole file turned out not to vouch for (fragmented, cut or damaged after its `moov`): the
+/// whole file turned out not to vouch for (fragmented, cut or damaged after its `moov`), or
+/// pushed a fragmented file that turned out damaged: the
 /// caller probes it again, whole.
 fn walk<T, C>(
     input: Input<'_>,
@@ -258,6 +259,13 @@ where
         Counting::Demuxer => HashMap::new(),
     };
     let used_tables = !tables.is_empty();
+    // A fragmented file is pushed to qtdemux from start to end, so its fragments are read as they
+    // arrive (pulling, qtdemux first looks for their index at the end of the file).
+    let streamed = !used_tables && announces_fragments(&mut reader, moov, file_size).map_err(read)?;
+    let source = match source {
+        demux::Source::Growing { path, reader } if streamed => demux::Source::GrowingStream { path, reader },
+        s => s,
+    };
     let whole = std::thread::Builder::new()
         .name("recvault-boxes".into())
         .spawn(move || boxes::walk(&mut reader, file_size))
@@ -268,6 +276,12 @@ where
     // The tables read off the head are the ones `sample_tables` would have used on the whole
     // file, or the tracks they counted are counted again by the demuxer.
     if used_tables && tables_moov(&walk.layout) != Some(moov) {
+        return Ok(None);
+    }
+    // Pushed, qtdemux may word a damaged file's faults otherwise than pulling it: only a clean
+    // walk of a whole file is kept, anything else is walked again as a finished file.
+    let clean = walk.layout.overrun.is_none() && walk.layout.box_error.is_none();
+    if streamed && !(clean && demux.reached_end && demux.error.is_none()) {
         return Ok(None);
     }
     Ok(Some((report(path, file_size, walk, tracks, demux), consumed)))
@@ -322,6 +336,16 @@ fn report(
         "probed"
     );
     ProbeReport { file_size, container: walk.layout, movie: walk.movie, tracks, demux, audio: None }
+}
+
+/// Whether the `moov` at `offset` announces fragments (`mvex`).
+fn announces_fragments<R: Read + Seek>(r: &mut R, offset: u64, file_size: u64) -> std::io::Result<bool> {
+    r.seek(std::io::SeekFrom::Start(offset))?;
+    let boxes::HeaderRead::Box(h) = boxes::read_header(r, file_size - offset)? else {
+        return Ok(false);
+    };
+    let len = h.size.unwrap_or(file_size - offset).min(file_size - offset).saturating_sub(h.header_len);
+    movie::has_mvex(r, offset + h.header_len, len)
 }
 
 /// Where the `moov` of a file whose structure is whole (no fragments, no box running past the

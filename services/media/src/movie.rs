@@ -43,6 +43,11 @@ fn from_1904(secs: u64) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(i64::try_from(secs).ok()?.checked_sub(EPOCH_1904)?, 0)
 }
 
+/// Whether the `moov` whose body starts at `start` (`len` bytes) announces fragments (`mvex`).
+pub(crate) fn has_mvex<R: Read + Seek>(r: &mut R, start: u64, len: u64) -> io::Result<bool> {
+    Ok(children(r, start, len)?.iter().any(|(fourcc, _, _)| fourcc == b"mvex"))
+}
+
 /// Reads the children of a `moov` whose body starts at `start` with `len` bytes present.
 /// `None` when it has no `mvhd`.
 pub(crate) fn read<R: Read + Seek>(r: &mut R, start: u64, len: u64) -> io::Result<Option<MovieBoxes>> {

@@ -71,7 +71,14 @@ fn every_layout_probed_while_downloading_reads_as_the_finished_file() {
         std::fs::write(&cut, &data[..data.len() * 2 / 3]).unwrap();
         let tail = dir.path().join(format!("{name}-tail.mp4"));
         std::fs::write(&tail, [&data[..], &[0xff; 100][..]].concat()).unwrap();
-        for (file, what) in [(&path, "whole"), (&cut, "cut"), (&tail, "trailing garbage")] {
+        // every box whole, but media bytes overwritten in the middle of the file
+        let scrambled = dir.path().join(format!("{name}-scrambled.mp4"));
+        let mut bytes = data.clone();
+        let mid = bytes.len() / 2;
+        bytes[mid..mid + 4096].iter_mut().enumerate().for_each(|(i, b)| *b = (i * 37 % 251) as u8);
+        std::fs::write(&scrambled, bytes).unwrap();
+        let damaged = [(&path, "whole"), (&cut, "cut"), (&tail, "trailing garbage"), (&scrambled, "scrambled media")];
+        for (file, what) in damaged {
             for speech in [true, false] {
                 let policy = ProbePolicy { speech, ..ProbePolicy::default() };
                 let expected = probe(file, &policy).unwrap();
