@@ -238,8 +238,9 @@ fn stream_src(reader: Arc<GrowingReader>, file_size: u64) -> gst::Element {
         .stream_type(gst_app::AppStreamType::Stream)
         .format(gst::Format::Bytes)
         .size(i64::try_from(file_size).unwrap_or(i64::MAX))
+        // One chunk is pushed per `need-data`, which appsrc asks for once its queue is empty:
+        // the queue never holds more than a chunk, and pushing from the callback never blocks.
         .max_bytes(4 * STREAM_CHUNK as u64)
-        .block(true)
         .callbacks(callbacks)
         .build()
         .upcast()
