@@ -130,24 +130,27 @@ pub(crate) fn packet_walk(
 pub(crate) enum Source<'a> {
     /// `filesrc` on a local file.
     File(&'a Path),
-    /// An `appsrc` in random-access mode over a file still being written: qtdemux pulls ranges
-    /// as from `filesrc`, and each pull waits for its bytes (`crate::growing`).
-    Growing { path: &'a Path, reader: Arc<GrowingReader> },
-    /// The same file, pushed to qtdemux from start to end (`appsrc` in stream mode): a
-    /// fragmented file, whose fragments qtdemux then reads as they arrive instead of first
+    /// An `appsrc` over a file still being written, each read waiting for its bytes
+    /// (`crate::growing`). Pulled, qtdemux reads ranges as from `filesrc`. Pushed from start to
+    /// end (`push`), it reads a fragmented file's fragments as they arrive instead of first
     /// looking for their index at the end of the file.
-    GrowingStream { path: &'a Path, reader: Arc<GrowingReader> },
+    Growing { path: &'a Path, reader: Arc<GrowingReader>, push: bool },
 }
 
 impl Source<'_> {
     fn path(&self) -> &Path {
         match self {
-            Self::File(p) | Self::Growing { path: p, .. } | Self::GrowingStream { path: p, .. } => p,
+            Self::File(p) | Self::Growing { path: p, .. } => p,
         }
     }
 
+    /// Whether the file is still being downloaded (the watchdog waits).
+    fn downloading(&self) -> bool {
+        matches!(self, Self::Growing { reader, .. } if reader.is_growing())
+    }
+
     fn element(&self, file_size: u64) -> Result<gst::Element, MediaError> {
-        let reader = match self {
+        let (reader, push) = match self {
             Self::File(path) => {
                 let location = path.to_str().ok_or_else(|| MediaError::Open {
                     path: path.to_path_buf(),
@@ -157,8 +160,7 @@ impl Source<'_> {
                 src.set_property("location", location);
                 return Ok(src);
             }
-            Self::Growing { reader, .. } => Arc::clone(reader),
-            Self::GrowingStream { reader, .. } => return Ok(stream_src(Arc::clone(reader), file_size)),
+            Self::Growing { reader, push, .. } => (Arc::clone(reader), *push),
         };
         make("appsrc")?;
         let offset = Arc::new(AtomicU64::new(0));
@@ -169,36 +171,16 @@ impl Source<'_> {
                 true
             })
             .need_data(move |src, length| {
+                // Pulled: the range asked for. Pushed: the next chunk (appsrc asks once its queue
+                // is empty, so it never holds more than one and the push never blocks).
+                let length = if push { STREAM_CHUNK } else { length as usize };
                 let at = offset.load(Ordering::Relaxed);
-                let mut buf = vec![0u8; length as usize];
-                let mut filled = 0;
-                // qtdemux takes a short range for a truncated file: wait for all of it.
-                while filled < buf.len() {
-                    match reader.read_at(&mut buf[filled..], at + filled as u64) {
-                        Ok(0) => break,
-                        Ok(n) => filled += n,
-                        Err(e) => {
-                            gst::element_error!(src, gst::ResourceError::Read, ("{e}"));
-                            return;
-                        }
-                    }
-                }
-                if filled == 0 {
-                    let _ = src.end_of_stream();
-                    return;
-                }
-                buf.truncate(filled);
-                let mut buffer = gst::Buffer::from_mut_slice(buf);
-                if let Some(b) = buffer.get_mut() {
-                    b.set_offset(at);
-                }
-                offset.store(at + filled as u64, Ordering::Relaxed);
-                // Refused only while flushing or shutting down: the pipeline is stopping anyway.
-                let _ = src.push_buffer(buffer);
+                offset.store(serve(src, &reader, at, length), Ordering::Relaxed);
             })
             .build();
+        let stream_type = if push { gst_app::AppStreamType::Stream } else { gst_app::AppStreamType::RandomAccess };
         let src = gst_app::AppSrc::builder()
-            .stream_type(gst_app::AppStreamType::RandomAccess)
+            .stream_type(stream_type)
             .format(gst::Format::Bytes)
             .size(i64::try_from(file_size).unwrap_or(i64::MAX))
             .callbacks(callbacks)
@@ -207,43 +189,37 @@ impl Source<'_> {
     }
 }
 
-/// Bytes pushed at a time in stream mode.
+/// Bytes pushed at a time to a pushed source.
 const STREAM_CHUNK: usize = 256 << 10;
 
-/// An `appsrc` pushing the growing file from its first byte to its last.
-fn stream_src(reader: Arc<GrowingReader>, file_size: u64) -> gst::Element {
-    let offset = AtomicU64::new(0);
-    let callbacks = gst_app::AppSrcCallbacks::builder()
-        .need_data(move |src, _| {
-            let at = offset.load(Ordering::Relaxed);
-            let mut buf = vec![0u8; STREAM_CHUNK];
-            match reader.read_at(&mut buf, at) {
-                Ok(0) => {
-                    let _ = src.end_of_stream();
-                }
-                Ok(n) => {
-                    buf.truncate(n);
-                    offset.store(at + n as u64, Ordering::Relaxed);
-                    let mut buffer = gst::Buffer::from_mut_slice(buf);
-                    if let Some(b) = buffer.get_mut() {
-                        b.set_offset(at);
-                    }
-                    let _ = src.push_buffer(buffer);
-                }
-                Err(e) => gst::element_error!(src, gst::ResourceError::Read, ("{e}")),
+/// Answers an `appsrc`'s request for `length` bytes at `at`: all of them (qtdemux takes a short
+/// range for a truncated file, so wait for every byte), or what is left before the end, or end of
+/// stream, or the download's failure as a read error. Returns the offset after what was pushed.
+fn serve(src: &gst_app::AppSrc, reader: &GrowingReader, at: u64, length: usize) -> u64 {
+    let mut buf = vec![0u8; length];
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read_at(&mut buf[filled..], at + filled as u64) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) => {
+                gst::element_error!(src, gst::ResourceError::Read, ("{e}"));
+                return at;
             }
-        })
-        .build();
-    gst_app::AppSrc::builder()
-        .stream_type(gst_app::AppStreamType::Stream)
-        .format(gst::Format::Bytes)
-        .size(i64::try_from(file_size).unwrap_or(i64::MAX))
-        // One chunk is pushed per `need-data`, which appsrc asks for once its queue is empty:
-        // the queue never holds more than a chunk, and pushing from the callback never blocks.
-        .max_bytes(4 * STREAM_CHUNK as u64)
-        .callbacks(callbacks)
-        .build()
-        .upcast()
+        }
+    }
+    if filled == 0 {
+        let _ = src.end_of_stream();
+        return at;
+    }
+    buf.truncate(filled);
+    let mut buffer = gst::Buffer::from_mut_slice(buf);
+    if let Some(b) = buffer.get_mut() {
+        b.set_offset(at);
+    }
+    // Refused only while flushing or shutting down: the pipeline is stopping anyway.
+    let _ = src.push_buffer(buffer);
+    at + filled as u64
 }
 
 fn walk(
@@ -274,11 +250,7 @@ fn walk(
 
     let deadline = WATCHDOG_BASE + Duration::from_secs(file_size / WATCHDOG_BYTES_PER_SEC);
     // The watchdog starts once every byte is there: a slow download is not a stuck demuxer.
-    let downloading = || match &source {
-        Source::Growing { reader, .. } | Source::GrowingStream { reader, .. } => reader.is_growing(),
-        Source::File(_) => false,
-    };
-    let outcome = run(&pipeline, deadline, downloading);
+    let outcome = run(&pipeline, deadline, || source.downloading());
     // NULL stops the streaming thread; after it returns no probe runs any more.
     let _ = pipeline.set_state(gst::State::Null);
     // A resource error is filesrc failing on the local file (gone, unreadable): a fault of this

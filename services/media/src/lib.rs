@@ -216,19 +216,21 @@ where
         Input::File(_) => (file.metadata().map_err(open)?.len(), None),
         Input::Growing { size, growth, .. } => (size, Some(growth)),
     };
+    // The box walk's reader, and for a growing file a second one for the packet walk.
+    let (boxes_from, packets_from): (Box<dyn ReadSeek>, _) = match growth {
+        None => (Box::new(file), None),
+        Some(g) => {
+            let packets = Arc::new(GrowingReader::new(file.try_clone().map_err(open)?, g.clone(), file_size));
+            (Box::new(GrowingReader::new(file, g.clone(), file_size)), Some(packets))
+        }
+    };
+    let source = |push| match &packets_from {
+        None => demux::Source::File(path),
+        Some(reader) => demux::Source::Growing { path, reader: Arc::clone(reader), push },
+    };
     // Small buffer: the walk reads 8–16 bytes per box and seeks, a large one would read ahead
     // for nothing.
-    let mut reader: BufReader<Box<dyn ReadSeek>> = BufReader::with_capacity(
-        256,
-        match growth {
-            None => Box::new(file.try_clone().map_err(open)?),
-            Some(g) => Box::new(GrowingReader::new(file.try_clone().map_err(open)?, g.clone(), file_size)),
-        },
-    );
-    let source = match growth {
-        None => demux::Source::File(path),
-        Some(g) => demux::Source::Growing { path, reader: Arc::new(GrowingReader::new(file, g.clone(), file_size)) },
-    };
+    let mut reader = BufReader::with_capacity(256, boxes_from);
     // A file still downloading whose `moov` comes before its media: the packet walk starts from
     // the `moov` read off the head of the file, while the box walk, which must see the end of
     // the file, waits for it on a thread of its own. Any other file is walked once it is whole.
@@ -244,7 +246,7 @@ where
             Counting::Demuxer => HashMap::new(),
         };
         let (tracks, demux, consumed) = if iso {
-            packets(source, file_size, policy, tables, consume)?
+            packets(source(false), file_size, policy, tables, consume)?
         } else {
             let skipped = DemuxOutcome {
                 reached_end: false,
@@ -262,15 +264,11 @@ where
     // A fragmented file is pushed to qtdemux from start to end, so its fragments are read as they
     // arrive (pulling, qtdemux first looks for their index at the end of the file).
     let streamed = !used_tables && announces_fragments(&mut reader, moov, file_size).map_err(read)?;
-    let source = match source {
-        demux::Source::Growing { path, reader } if streamed => demux::Source::GrowingStream { path, reader },
-        s => s,
-    };
     let whole = std::thread::Builder::new()
         .name("recvault-boxes".into())
         .spawn(move || boxes::walk(&mut reader, file_size))
         .map_err(|e| MediaError::Pipeline(format!("cannot start the box walk: {e}")))?;
-    let walked = packets(source, file_size, policy, tables, consume);
+    let walked = packets(source(streamed), file_size, policy, tables, consume);
     let walk = whole.join().map_err(|_| MediaError::Pipeline("the box walk panicked".into()))?.map_err(read)?;
     let (tracks, demux, consumed) = walked?;
     // The tables read off the head are the ones `sample_tables` would have used on the whole

@@ -52,7 +52,7 @@ pub async fn fetch(
     version: Option<&str>,
     spool_dir: &Path,
 ) -> Result<Spooled, FetchError> {
-    fetch_with(store, bucket, key, version, spool_dir, |_| {}).await
+    fetch_with(store, bucket, key, version, spool_dir, |_| ()).await.map(|(spooled, ())| spooled)
 }
 
 /// A download under way: its spool file, the size it will have, and how far it is written
@@ -65,21 +65,22 @@ pub struct Started {
 }
 
 /// [`fetch`], telling `on_start` where the bytes go as soon as the first is on its way, so
-/// the probe can run alongside the download (issue 8). The file is complete when this returns
-/// `Ok`; on any error it is failed, and readers waiting on it get that error.
-pub async fn fetch_with(
+/// the probe can run alongside the download (issue 8), and returning what `on_start` returned.
+/// The file is complete when this returns `Ok`; on any error it is failed, and readers waiting
+/// on it get that error.
+pub async fn fetch_with<T>(
     store: &Store,
     bucket: &str,
     key: &str,
     version: Option<&str>,
     spool_dir: &Path,
-    on_start: impl FnOnce(Started),
-) -> Result<Spooled, FetchError> {
+    on_start: impl FnOnce(Started) -> T,
+) -> Result<(Spooled, T), FetchError> {
     let mut read = store.read_staged(bucket, key, version).await?;
     let file = crate::spool::create(spool_dir)?;
     let writer = file.reopen()?;
     let (growth, producer) = Growth::new();
-    on_start(Started { path: file.path().to_path_buf(), size: read.size, growth });
+    let started = on_start(Started { path: file.path().to_path_buf(), size: read.size, growth });
     let (tx, rx) = mpsc::channel::<Bytes>(CHANNEL_DEPTH);
     let hasher = tokio::task::spawn_blocking(move || {
         let hashed = hash_and_write(rx, writer, &producer);
@@ -114,7 +115,7 @@ pub async fn fetch_with(
     match checked {
         Ok(hashes) => {
             producer.complete(hashes.size);
-            Ok(Spooled { file, hashes, etag: read.etag, version_id: read.version_id })
+            Ok((Spooled { file, hashes, etag: read.etag, version_id: read.version_id }, started))
         }
         Err(e) => {
             producer.fail(e.to_string());
@@ -132,15 +133,13 @@ fn hash_and_write(
 ) -> Result<ContentHashes, std::io::Error> {
     let mut digests = Digests::new();
     let mut out = std::io::BufWriter::with_capacity(WRITE_BUFFER, file);
-    let mut total = 0u64;
     while let Some(chunk) = rx.blocking_recv() {
         out.write_all(&chunk)?;
-        total += chunk.len() as u64;
-        written.advance(total - out.buffer().len() as u64);
         digests.update(chunk);
+        written.advance(digests.size - out.buffer().len() as u64);
     }
     out.flush()?;
-    written.advance(total);
+    written.advance(digests.size);
     digests.finish()
 }
 

@@ -19,7 +19,7 @@ use crate::archive::{Destination, archive, key_for, location};
 use crate::budget::Admission;
 use crate::fetch::{FetchError, Spooled, fetch_with};
 use crate::metrics::{Metrics, Outcome};
-use crate::verify::{Verified, VerifyError, verify, verify_growing};
+use crate::verify::{Verified, VerifyError, verify_growing};
 use chrono::Utc;
 use recvault_core::analysis::AnalysisPolicy;
 use recvault_core::calendar::WorkCalendar;
@@ -242,13 +242,12 @@ async fn stages(ctx: &JobContext, job: &UploadJob, attempt: i64) -> Result<Settl
         Err(e) => return Err(transient("spool", e)),
     };
     // The probe starts with the download and reads the spool file as it grows (issue 8).
-    let mut probing = None;
     let fetched = {
         let _t = ctx.metrics.stage("fetch");
-        let start_probe = |started| probing = Some(verify_growing(started, ctx.policy));
+        let start_probe = |started| verify_growing(started, ctx.policy);
         fetch_with(&ctx.store, &src.bucket, &src.key, head.version_id.as_deref(), &ctx.spool_dir, start_probe).await
     };
-    let spooled = match fetched {
+    let (spooled, probing) = match fetched {
         Ok(s) => s,
         Err(FetchError::Store(e)) if e.is_not_found() => return Err(Failure::StagedMissing),
         Err(FetchError::Store(e)) => return Err(transient(e.code(), e)),
@@ -264,11 +263,7 @@ async fn stages(ctx: &JobContext, job: &UploadJob, attempt: i64) -> Result<Settl
     let verified = {
         // Only what is left of the probe once the download has ended.
         let _t = ctx.metrics.stage("verify");
-        let verified = match probing {
-            Some(probe) => probe.await.map_err(VerifyError::from).and_then(|v| v),
-            None => verify(spooled.file.path().to_path_buf(), ctx.policy).await,
-        };
-        verified.map_err(|e| transient("media_probe", e))?
+        probing.await.map_err(VerifyError::from).and_then(|v| v).map_err(|e| transient("media_probe", e))?
     };
     if let Err(rejection) = &verified.assessment.verdict {
         return quarantine(ctx, job, &spooled, rejection.clone(), attempt).await;

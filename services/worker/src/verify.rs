@@ -13,6 +13,14 @@ pub struct Verified {
     pub assessment: Assessment,
 }
 
+impl Verified {
+    /// A report with the verdict on it.
+    fn of(report: ProbeReport, policy: &ProbePolicy) -> Self {
+        let assessment = assess(&report, policy);
+        Self { report, assessment }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
     /// The probe could not run (GStreamer or a plugin missing, spool file unreadable): a fault
@@ -36,9 +44,7 @@ pub fn verify_growing(
     policy: ProbePolicy,
 ) -> tokio::task::JoinHandle<Result<Verified, VerifyError>> {
     tokio::task::spawn_blocking(move || {
-        let report = recvault_media::probe_growing(&started.path, started.size, &started.growth, &policy)?;
-        let assessment = assess(&report, &policy);
-        Ok(Verified { report, assessment })
+        Ok(Verified::of(recvault_media::probe_growing(&started.path, started.size, &started.growth, &policy)?, &policy))
     })
 }
 
@@ -54,7 +60,5 @@ pub fn verify_counting(
     policy: &ProbePolicy,
     counting: Counting,
 ) -> Result<Verified, VerifyError> {
-    let report = recvault_media::probe_counting(path, policy, counting)?;
-    let assessment = assess(&report, policy);
-    Ok(Verified { report, assessment })
+    Ok(Verified::of(recvault_media::probe_counting(path, policy, counting)?, policy))
 }
