@@ -187,7 +187,8 @@ mod tests {
             // a reverberant voice is never the reference, however loud: a crowd alone stays others
             ("reverberant only", vec![cues(-15.0, 6.0, -15.0), cues(-20.0, 9.0, -15.0)], vec![O, O]),
             // only just dry enough: close, but not a reference, so with nothing to weigh it
-            // against, whose it is cannot be told
+            // against, whose it is cannot be told (R13.1, R15.1: it never counts as the wearer,
+            // and the finding does not call it someone else)
             ("just dry enough, alone", vec![cues(-20.0, 10.0, -15.0)], vec![U]),
             ("just dry enough, next to a crowd", vec![cues(-20.0, 10.0, -15.0), cues(-30.0, 5.0, -15.0)], vec![U, O]),
             (

@@ -1,4 +1,6 @@
-//! A file still being written: the worker's spool file while its download runs (issue 8).
+//! A file still being written: the worker's spool file while its download runs (issue 8). The
+//! probe read this way must give the finished file's report (R2.1: the verdict on a recording
+//! rests on its bytes as archived; `tests/growing.rs`).
 //!
 //! The download is the one [`Producer`]: it reports how many bytes are in the file, then that the
 //! file is complete, or why it never will be. Readers ([`GrowingReader`]) read with `pread` and
