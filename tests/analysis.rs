@@ -55,6 +55,12 @@ async fn activities_of(env: &TestEnv, device: &str) -> Vec<recvault_db::queries:
         .unwrap()
 }
 
+/// What each activity's voices were weighed against (R13.1, R15.1), in time order.
+async fn references_of(env: &TestEnv, device: &str) -> Vec<String> {
+    let acts = activities_of(env, device).await;
+    acts.iter().map(|a| a.summary["wearer_reference"]["from"].as_str().unwrap_or("").to_string()).collect()
+}
+
 fn resumption_count(a: &recvault_db::queries::TimelineActivity) -> usize {
     a.summary["resumptions"].as_array().unwrap().len()
 }
@@ -286,6 +292,39 @@ async fn r11_1_and_r17_1_clock_offset_and_late_upload_through_the_queue() {
         env.wait_for_job(job.job_id(), WAIT).await;
         let r = env.recording_of(job.job_id()).await;
         assert_eq!(env.live_findings(r).await, expected, "case {i}");
+    }
+    worker.stop().await;
+    env.finish().await;
+}
+
+/// R13.1: an activity is judged again when a later upload of its shift gives the device's wearer
+/// level. Alone, a voice is its activity's own reference and counts as the wearer; once two other
+/// activities of the device show the wearer 10 dB louder, it lies more than 4 dB under the device's
+/// level, is someone else's, and the notification is missing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r13_1_an_activity_is_judged_again_when_its_shift_gives_the_devices_wearer_level() {
+    let env = TestEnv::new().await;
+    let voice = |snr_db| SpeechSpec { snr_db, ..SpeechSpec::notification(Duration::from_millis(500)) };
+    let quiet = segment(&env, "x.mp4", 12, Some(voice(12.0)), 31);
+    let a = segment(&env, "a.mp4", 12, Some(voice(22.0)), 32);
+    let b = segment(&env, "b.mp4", 12, Some(voice(22.0)), 33);
+    let worker = env.start_worker().await;
+    let jx = env.submit_at(&quiet, "DSJ-P1", at(7200), at(20_000), |_| {}).await;
+    env.wait_for_job(jx.job_id(), WAIT).await;
+    let rx = env.recording_of(jx.job_id()).await;
+    assert_eq!(env.live_findings(rx).await, Vec::<String>::new(), "alone, its voice is its own reference");
+    assert_eq!(references_of(&env, "DSJ-P1").await, vec!["own"]);
+    // One other activity is too few to give the device's level: nothing changes.
+    let ja = env.submit_at(&a, "DSJ-P1", at(0), at(20_000), |_| {}).await;
+    env.wait_for_job(ja.job_id(), WAIT).await;
+    assert_eq!(env.live_findings(rx).await, Vec::<String>::new());
+    // The second does, and the earlier activity is judged again.
+    let jb = env.submit_at(&b, "DSJ-P1", at(14_400), at(20_000), |_| {}).await;
+    env.wait_for_job(jb.job_id(), WAIT).await;
+    assert_eq!(env.live_findings(rx).await, vec!["notification_missing"]);
+    assert_eq!(references_of(&env, "DSJ-P1").await, vec!["own", "device", "own"]);
+    for j in [&ja, &jb] {
+        assert_eq!(env.live_findings(env.recording_of(j.job_id()).await).await, Vec::<String>::new());
     }
     worker.stop().await;
     env.finish().await;

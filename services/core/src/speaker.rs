@@ -15,6 +15,14 @@
 //!   reference: the loudest segment of the set, at least 1 s long, that sounds clearly close (a stricter decay), which in an activity is normally
 //!   the wearer's R13.1 notification. The set is a file when the probe attributes, the whole
 //!   activity when the analysis does.
+//!
+//! An activity where the wearer never speaks dry enough to set a reference, or where a radio or
+//! a party is the only close voice, borrows the **device's wearer level** ([`device_level`]):
+//! the median of the references of the device's other activities that the analysis loads with it
+//! (the same shift; R9.1: each device has its custodian, so normally the same officer on the same
+//! microphone). An activity's own reference more than [`SpeakerRules::device_margin_db`] below
+//! that level is not its wearer's, and the device's level is used instead ([`effective_reference`]).
+//! Against a borrowed level a voice must come closer ([`SpeakerRules::device_reference_margin_db`]).
 
 use crate::speech::{Speaker, SpeechSegment, VoiceCues};
 use serde::{Deserialize, Serialize};
@@ -56,6 +64,17 @@ pub struct SpeakerRules {
     /// [`Method::Relative`]: only a segment at least this long can be the reference, ns: a
     /// fraction of a second (a shout, a cough, a word) is no measure of how loud a voice speaks.
     pub reference_min_ns: u64,
+    /// [`Method::Relative`]: the references of at least this many other activities of the device
+    /// give its wearer level ([`device_level`]); 0 never borrows it (each activity on its own).
+    pub device_min_activities: usize,
+    /// [`Method::Relative`]: an activity's own reference this far below the device's wearer level
+    /// or further is someone else's (a radio or a party that was the only close voice), dB.
+    pub device_margin_db: f32,
+    /// [`Method::Relative`]: weighed against the device's wearer level, a close-sounding segment
+    /// this far below it or less is the wearer, dB. Tighter than [`Self::reference_margin_db`]:
+    /// the level is borrowed from other activities (the officer's effort differs from one to the
+    /// next), and radios and parties come within 2–9 dB of the wearer (`ACCURACY.md`).
+    pub device_reference_margin_db: f32,
 }
 
 impl Default for SpeakerRules {
@@ -70,7 +89,74 @@ impl Default for SpeakerRules {
             close_hf_db: -40.0,
             reference_margin_db: 3.0,
             reference_min_ns: 1_000_000_000,
+            device_min_activities: 2,
+            device_margin_db: 4.0,
+            device_reference_margin_db: 1.0,
         }
+    }
+}
+
+/// What the wearer's speech in a set was weighed against (R13.1, R15.1).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "from", rename_all = "snake_case")]
+pub enum Reference {
+    /// The set's own: its loudest segment that sounds clearly close (normally the notification).
+    Own { level_dbfs: f32 },
+    /// The device's wearer level, from the references of its other activities.
+    Device { level_dbfs: f32, activities: usize },
+    /// Neither: close-sounding voices cannot be told apart, and none counts as the wearer.
+    None,
+}
+
+impl Reference {
+    /// The level the set's voices are weighed against.
+    pub fn level_dbfs(self) -> Option<f32> {
+        match self {
+            Self::Own { level_dbfs } | Self::Device { level_dbfs, .. } => Some(level_dbfs),
+            Self::None => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Reference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Own { level_dbfs } => write!(f, "the activity's own reference voice ({level_dbfs:.1} dBFS)"),
+            Self::Device { level_dbfs, activities } => {
+                write!(f, "the device's wearer level ({level_dbfs:.1} dBFS, from {activities} other activities)")
+            }
+            Self::None => write!(f, "no reference voice (a close voice cannot be attributed)"),
+        }
+    }
+}
+
+/// The device's wearer level: the median of its other activities' own references, when at least
+/// [`SpeakerRules::device_min_activities`] have one. The median, so that one activity whose only
+/// close voice was a radio does not move it.
+pub fn device_level(references: &[f32], r: &SpeakerRules) -> Option<(f32, usize)> {
+    if r.method != Method::Relative || r.device_min_activities == 0 || references.len() < r.device_min_activities {
+        return None;
+    }
+    let mut v: Vec<f32> = references.iter().copied().filter(|l| l.is_finite()).collect();
+    if v.len() < r.device_min_activities {
+        return None;
+    }
+    v.sort_by(f32::total_cmp);
+    let n = v.len();
+    let median = if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 };
+    Some((median, n))
+}
+
+/// What a set is weighed against, given its own reference and the device's wearer level: its own,
+/// unless it has none or it lies more than [`SpeakerRules::device_margin_db`] below the device's
+/// (then it is not the wearer's: the device's level is used). An own reference above the device's
+/// is kept (the wearer speaking up).
+pub fn effective_reference(own: Option<f32>, device: Option<(f32, usize)>, r: &SpeakerRules) -> Reference {
+    match (own, device) {
+        (Some(o), Some((d, _))) if o >= d - r.device_margin_db => Reference::Own { level_dbfs: o },
+        (_, Some((d, n))) => Reference::Device { level_dbfs: d, activities: n },
+        (Some(o), None) => Reference::Own { level_dbfs: o },
+        (None, None) => Reference::None,
     }
 }
 
@@ -90,22 +176,51 @@ fn closeness(c: &VoiceCues, r: &SpeakerRules, decay_db: f32) -> f32 {
     decay.min(hf)
 }
 
-/// Attributes every segment of one set (a file's, or an activity's across its files): sets
-/// `speaker` and `speaker_confidence`. Segments without cues, too faint to judge, or sounding
-/// close in a set with no reference to weigh them against, are `unknown`.
-pub fn attribute<'a>(segments: impl IntoIterator<Item = &'a mut SpeechSegment>, r: &SpeakerRules) {
-    let mut segments: Vec<&mut SpeechSegment> = segments.into_iter().collect();
-    let judged = |s: &SpeechSegment| s.cues.filter(|c| c.snr_db() >= r.min_snr_db);
-    // The reference: the loudest segment that sounds close.
-    let reference = segments
-        .iter()
+/// The judged cues of a segment: none when it has no cues or stands too little above its
+/// background to say anything.
+fn judged(s: &SpeechSegment, r: &SpeakerRules) -> Option<VoiceCues> {
+    s.cues.filter(|c| c.snr_db() >= r.min_snr_db)
+}
+
+/// A set's own reference level ([`Method::Relative`]; none for the others): its loudest segment,
+/// at least [`SpeakerRules::reference_min_ns`] long, that sounds clearly close.
+pub fn own_reference<'a>(segments: impl IntoIterator<Item = &'a SpeechSegment>, r: &SpeakerRules) -> Option<f32> {
+    if r.method != Method::Relative {
+        return None;
+    }
+    segments
+        .into_iter()
         .filter(|s| s.duration_ns() >= r.reference_min_ns)
-        .filter_map(|s| judged(s))
+        .filter_map(|s| judged(s, r))
         .filter(|c| closeness(c, r, r.reference_decay_db) >= 0.0)
         .map(|c| c.level_dbfs)
-        .fold(None, |m: Option<f32>, l| Some(m.map_or(l, |m| m.max(l))));
-    for s in &mut segments {
-        let Some(c) = judged(s) else {
+        .fold(None, |m: Option<f32>, l| Some(m.map_or(l, |m| m.max(l))))
+}
+
+/// Attributes every segment of one set (a file's, or an activity's across its files) against its
+/// own reference: sets `speaker` and `speaker_confidence`. Segments without cues, too faint to
+/// judge, or sounding close in a set with no reference to weigh them against, are `unknown`.
+pub fn attribute<'a>(segments: impl IntoIterator<Item = &'a mut SpeechSegment>, r: &SpeakerRules) -> Reference {
+    let segments: Vec<&mut SpeechSegment> = segments.into_iter().collect();
+    let own = own_reference(segments.iter().map(|s| &**s), r);
+    let reference = effective_reference(own, None, r);
+    attribute_against(segments, reference, r);
+    reference
+}
+
+/// [`attribute`] against a reference already chosen ([`effective_reference`]).
+pub fn attribute_against<'a>(
+    segments: impl IntoIterator<Item = &'a mut SpeechSegment>,
+    reference: Reference,
+    r: &SpeakerRules,
+) {
+    let margin_db = match reference {
+        Reference::Device { .. } => r.device_reference_margin_db,
+        Reference::Own { .. } | Reference::None => r.reference_margin_db,
+    };
+    let reference = reference.level_dbfs();
+    for s in segments {
+        let Some(c) = judged(s, r) else {
             s.speaker = Speaker::Unknown;
             s.speaker_confidence = 0.0;
             continue;
@@ -116,7 +231,7 @@ pub fn attribute<'a>(segments: impl IntoIterator<Item = &'a mut SpeechSegment>, 
             Method::Relative => {
                 let close = closeness(&c, r, r.close_decay_db);
                 match reference {
-                    Some(re) => close.min((c.level_dbfs - (re - r.reference_margin_db)) / 3.0),
+                    Some(re) => close.min((c.level_dbfs - (re - margin_db)) / 3.0),
                     // A close-sounding voice and no reference to weigh it against: the wearer
                     // not quite dry enough to set one, or a party or radio near by. Not counted
                     // as the wearer, and not called someone else either (ACCURACY.md).
@@ -243,6 +358,55 @@ mod tests {
         // at the minimum length it is a reference like any other
         s[2].end_ns = s[2].start_ns + r.reference_min_ns;
         assert_eq!(speakers(&mut s, &r), vec![W, O, W]);
+    }
+
+    #[test]
+    fn the_devices_wearer_level_is_the_median_of_enough_other_references() {
+        let r = SpeakerRules::default();
+        assert_eq!(device_level(&[], &r), None);
+        assert_eq!(device_level(&[-20.0], &r), None, "one activity is too few");
+        assert_eq!(device_level(&[-20.0, -22.0], &r), Some((-21.0, 2)));
+        // one activity whose only close voice was a radio does not move the median
+        assert_eq!(device_level(&[-20.0, -35.0, -21.0], &r), Some((-21.0, 3)));
+        assert_eq!(device_level(&[-20.0, f32::NAN, -22.0], &r), Some((-21.0, 2)));
+        assert_eq!(device_level(&[-20.0, f32::NAN], &r), None);
+        let off = SpeakerRules { device_min_activities: 0, ..r };
+        assert_eq!(device_level(&[-20.0, -22.0], &off), None, "0 never borrows");
+        let absolute = SpeakerRules { method: Method::AbsoluteLevel, ..r };
+        assert_eq!(device_level(&[-20.0, -22.0], &absolute), None);
+    }
+
+    #[test]
+    fn an_own_reference_well_under_the_devices_level_is_not_the_wearers() {
+        let r = SpeakerRules::default();
+        let d = Some((-20.0, 3));
+        let table = [
+            (None, None, Reference::None),
+            (Some(-25.0), None, Reference::Own { level_dbfs: -25.0 }),
+            (None, d, Reference::Device { level_dbfs: -20.0, activities: 3 }),
+            // at the margin (4 dB under) it is kept; a hair further it is someone else
+            (Some(-24.0), d, Reference::Own { level_dbfs: -24.0 }),
+            (Some(-24.01), d, Reference::Device { level_dbfs: -20.0, activities: 3 }),
+            // louder than the device's level: the wearer speaking up
+            (Some(-12.0), d, Reference::Own { level_dbfs: -12.0 }),
+        ];
+        for (own, device, expected) in table {
+            assert_eq!(effective_reference(own, device, &r), expected, "{own:?} {device:?}");
+        }
+        // weighed against the device's level, a close voice within 1 dB of it is the wearer's;
+        // against its own reference, within 3 dB
+        let mut s = [seg(0, cues(-20.9, 10.0, -15.0)), seg(1, cues(-21.1, 20.0, -15.0))];
+        attribute_against(s.iter_mut(), Reference::Device { level_dbfs: -20.0, activities: 3 }, &r);
+        assert_eq!(s.iter().map(|s| s.speaker).collect::<Vec<_>>(), vec![W, O]);
+        attribute_against(s.iter_mut(), Reference::Own { level_dbfs: -20.0 }, &r);
+        assert_eq!(s.iter().map(|s| s.speaker).collect::<Vec<_>>(), vec![W, W]);
+        let mut s = [seg(0, cues(-22.9, 10.0, -15.0)), seg(1, cues(-23.1, 20.0, -15.0))];
+        // and attribute reports what it weighed against
+        assert_eq!(attribute(s.iter_mut(), &r), Reference::Own { level_dbfs: -23.1 });
+        assert_eq!(s.iter().map(|s| s.speaker).collect::<Vec<_>>(), vec![W, W]);
+        assert_eq!(attribute(s[..1].iter_mut(), &r), Reference::None);
+        let said = Reference::Device { level_dbfs: -20.04, activities: 3 }.to_string();
+        assert_eq!(said, "the device's wearer level (-20.0 dBFS, from 3 other activities)");
     }
 
     #[test]

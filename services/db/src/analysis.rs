@@ -144,21 +144,44 @@ async fn analyse_one(
     // Widen the window until the activity no longer touches its edges (chains of files).
     let gap = TimeDelta::nanoseconds(i64::try_from(policy.activity_gap_ns).unwrap_or(i64::MAX));
     let mut margin = TimeDelta::hours(12);
-    let activity = loop {
+    let (activities, at, from, to) = loop {
         let (from, to) = (start - margin - gap, end + margin + gap);
         let facts = facts_around(tx, &device, from, to, activity_id.as_deref(), probe).await?;
         let others = handover_sources(tx, &facts, probe).await?;
-        let activity = assemble(&facts, &others, policy)
-            .into_iter()
-            .find(|a| a.recording_ids.contains(&recording_id))
+        let activities = assemble(&facts, &others, policy);
+        let at = activities
+            .iter()
+            .position(|a| a.recording_ids.contains(&recording_id))
             .ok_or_else(|| DbError::Corrupt(format!("recording {recording_id} is in no activity")))?;
-        let inside = activity.start - gap > from && activity.end + gap < to;
+        let inside = activities[at].start - gap > from && activities[at].end + gap < to;
         if inside || margin > TimeDelta::days(14) {
-            break activity;
+            break (activities, at, from, to);
         }
         margin = margin * 4;
     };
-    store(tx, &activity, policy).await
+    let mut outcome = store(tx, &activities[at], policy).await?;
+    // R13.1, R15.1: an activity without a reference of its own is weighed against the device's
+    // wearer level, learnt from its other activities; this recording may have moved that level,
+    // so every other activity wholly inside the window whose reference changed is stored again
+    // (an earlier activity of the shift is re-judged when a later one brings the reference).
+    for (i, a) in activities.iter().enumerate() {
+        if i == at || a.start - gap <= from || a.end + gap >= to {
+            continue;
+        }
+        let stored: Option<Option<serde_json::Value>> = sqlx::query_scalar(
+            "select summary -> 'wearer_reference' from activities where device_id = $1 and activity_key = $2",
+        )
+        .bind(&a.device_id)
+        .bind(&a.key)
+        .fetch_optional(&mut **tx)
+        .await?;
+        if stored.flatten() != Some(json!(a.wearer_reference)) {
+            let more = store(tx, a, policy).await?;
+            outcome.raised.extend(more.raised);
+            outcome.withdrawn.extend(more.withdrawn);
+        }
+    }
+    Ok(outcome)
 }
 
 /// R15.2: recordings of the devices that recordings here continue from.
@@ -204,7 +227,12 @@ async fn store(
     .fetch_all(&mut **tx)
     .await?;
 
-    let summary = json!({ "resumptions": a.resumptions, "notification": a.notification, "handover": a.handover });
+    let summary = json!({
+        "resumptions": a.resumptions,
+        "notification": a.notification,
+        "handover": a.handover,
+        "wearer_reference": a.wearer_reference,
+    });
     let id: i64 = sqlx::query_scalar(
         "insert into activities (device_id, activity_key, activity_id, started_at, ended_at, recording_ids, summary) \
          values ($1,$2,$3,$4,$5,$6,$7) on conflict (device_id, activity_key) do update set \

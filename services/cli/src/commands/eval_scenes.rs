@@ -111,27 +111,46 @@ pub fn run(
     eprintln!("{} activities generated in {:.0} s; analysing", corpus.len(), generated_in.as_secs_f64());
     let started = Instant::now();
     let methods = [
-        ("relative (shipped)", SpeakerRules::default()),
+        ("relative, with the device's wearer level (shipped)", SpeakerRules::default()),
+        (
+            "relative, with the device's wearer level weighed like an own reference (3 dB)",
+            SpeakerRules { device_reference_margin_db: 3.0, ..SpeakerRules::default() },
+        ),
+        (
+            "relative, each activity on its own (third session)",
+            SpeakerRules { device_min_activities: 0, ..SpeakerRules::default() },
+        ),
         ("absolute level", SpeakerRules { method: Method::AbsoluteLevel, ..SpeakerRules::default() }),
         ("none (any speech counts, before issue 9)", SpeakerRules { min_snr_db: f32::NEG_INFINITY, ..absolute_any() }),
     ];
     let mut tallies: Vec<Tally> = methods.iter().map(|_| Tally::default()).collect();
     let mut failures: Vec<String> = Vec::new();
     let mut audio_s = 0.0;
-    let mut csv =
-        String::from("activity,snr_db,file,scene,start_s,end_s,wearer,speaker,level_dbfs,floor_dbfs,decay_db,hf_db\n");
+    let mut csv = String::from(
+        "device,activity,snr_db,file,scene,start_s,end_s,wearer,speaker,level_dbfs,floor_dbfs,decay_db,hf_db\n",
+    );
+    // A device's shift is analysed together, as the worker loads it: an activity without a
+    // reference of its own is weighed against the device's wearer level from the others.
+    let mut shifts: BTreeMap<&str, Vec<&LabelledScene>> = BTreeMap::new();
     for scene in &corpus {
-        let reports = scene
-            .activity
-            .files
-            .iter()
-            .map(|f| recvault_media::probe(&f.path, probe).with_context(|| format!("probing {}", f.path.display())))
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        audio_s += reports.iter().map(|r| assess(r, probe).readable_duration_ns as f64 / 1e9).sum::<f64>();
-        cue_rows(scene, &reports, &mut csv);
+        shifts.entry(scene.activity.spec.device_id.as_str()).or_default().push(scene);
+    }
+    for shift in shifts.values() {
+        let mut reports = Vec::new();
+        for scene in shift {
+            let r = scene
+                .activity
+                .files
+                .iter()
+                .map(|f| recvault_media::probe(&f.path, probe).with_context(|| format!("probing {}", f.path.display())))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            audio_s += r.iter().map(|r| assess(r, probe).readable_duration_ns as f64 / 1e9).sum::<f64>();
+            cue_rows(scene, &r, &mut csv);
+            reports.push(r);
+        }
         for ((name, rules), tally) in methods.iter().zip(&mut tallies) {
-            let fails = evaluate(scene, &reports, probe, policy, rules, tally);
-            if name.starts_with("relative") {
+            let fails = evaluate(shift, &reports, probe, policy, rules, tally);
+            if name.starts_with("relative") && name.contains("shipped") {
                 failures.extend(fails);
             }
         }
@@ -170,71 +189,81 @@ fn absolute_any() -> SpeakerRules {
     SpeakerRules { method: Method::AbsoluteLevel, absolute_level_dbfs: f32::NEG_INFINITY, ..SpeakerRules::default() }
 }
 
+/// Assembles one device's shift (every file of its activities) and tallies each activity's
+/// R13.1 and R15.1 decisions and segment attributions against the truth.
 fn evaluate(
-    scene: &LabelledScene,
-    reports: &[ProbeReport],
+    shift: &[&LabelledScene],
+    reports: &[Vec<ProbeReport>],
     probe: &ProbePolicy,
     policy: &AnalysisPolicy,
     rules: &SpeakerRules,
     tally: &mut Tally,
 ) -> Vec<String> {
-    let act = &scene.activity;
-    let start = act.spec.started_at;
-    let facts: Vec<RecordingFacts> = act
-        .files
-        .iter()
-        .zip(reports)
-        .enumerate()
-        .map(|(i, (f, report))| RecordingFacts {
-            recording_id: i64::try_from(i).unwrap_or(i64::MAX),
-            device_id: act.spec.device_id.clone(),
-            activity_id: None,
-            start: start + TimeDelta::from_std(f.start).unwrap_or(TimeDelta::MAX),
-            duration_ns: assess(report, probe).readable_duration_ns,
-            pauses: pauses_of(report, probe),
-            audio: Audio::of(report),
-            continues_from_device: None,
-        })
-        .collect();
+    // Recording ids: activity index × 2 + file index.
+    let id = |a: usize, f: usize| i64::try_from(a * 2 + f).unwrap_or(i64::MAX);
+    let mut facts: Vec<RecordingFacts> = Vec::new();
+    for (ai, (scene, reports)) in shift.iter().zip(reports).enumerate() {
+        let act = &scene.activity;
+        for (i, (f, report)) in act.files.iter().zip(reports).enumerate() {
+            facts.push(RecordingFacts {
+                recording_id: id(ai, i),
+                device_id: act.spec.device_id.clone(),
+                activity_id: None,
+                start: act.spec.started_at + TimeDelta::from_std(f.start).unwrap_or(TimeDelta::MAX),
+                duration_ns: assess(report, probe).readable_duration_ns,
+                pauses: pauses_of(report, probe),
+                audio: Audio::of(report),
+                continues_from_device: None,
+            });
+        }
+    }
     let activities = assemble_with(&facts, &[], policy, rules);
     let mut failures = Vec::new();
-    let snr = act.spec.snr_db as i32;
-    let Some(a) = activities.first().filter(|_| activities.len() == 1) else {
-        return vec![format!("{}: assembled into {} activities", act.spec.name, activities.len())];
-    };
-    let notified = wearer_within(act, Duration::ZERO, policy.notification_window_ns, policy.notification_min_speech_ns);
-    if let Some(n) = &a.notification {
-        tally.cells.entry(("R13.1", snr, scene.scenes.start)).or_default().add(notified, n);
-        if n.is_missing() == notified {
-            failures.push(format!("{}: R13.1 at a {:?} start: {n}", act.spec.name, scene.scenes.start));
+    for (ai, scene) in shift.iter().enumerate() {
+        let act = &scene.activity;
+        let ids: Vec<i64> = (0..act.files.len()).map(|f| id(ai, f)).collect();
+        let Some(a) = activities.iter().find(|a| a.recording_ids == ids) else {
+            failures.push(format!("{}: not assembled into one activity of its own", act.spec.name));
+            continue;
+        };
+        let snr = act.spec.snr_db as i32;
+        let notified =
+            wearer_within(act, Duration::ZERO, policy.notification_window_ns, policy.notification_min_speech_ns);
+        if let Some(n) = &a.notification {
+            tally.cells.entry(("R13.1", snr, scene.scenes.start)).or_default().add(notified, n);
+            if n.is_missing() == notified {
+                failures.push(format!("{}: R13.1 at a {:?} start: {n}", act.spec.name, scene.scenes.start));
+            }
         }
-    }
-    for (label, r) in act.resumptions.iter().zip(&a.resumptions) {
-        let explained = wearer_within(act, label.at, policy.explanation_window_ns, policy.explanation_min_speech_ns);
-        tally.cells.entry(("R15.1", snr, scene.scenes.resumption)).or_default().add(explained, &r.explanation);
-        if r.explanation.is_missing() == explained {
-            failures.push(format!(
-                "{}: R15.1 after a {:?} resumption: {}",
-                act.spec.name, scene.scenes.resumption, r.explanation
-            ));
+        for (label, r) in act.resumptions.iter().zip(&a.resumptions) {
+            let explained =
+                wearer_within(act, label.at, policy.explanation_window_ns, policy.explanation_min_speech_ns);
+            tally.cells.entry(("R15.1", snr, scene.scenes.resumption)).or_default().add(explained, &r.explanation);
+            if r.explanation.is_missing() == explained {
+                failures.push(format!(
+                    "{}: R15.1 after a {:?} resumption: {} (weighed against {:?})",
+                    act.spec.name, scene.scenes.resumption, r.explanation, a.wearer_reference
+                ));
+            }
         }
-    }
-    // Segments as the activity attributed them, against who truly spoke most of each.
-    let mut owned = facts;
-    recvault_core::speaker::attribute(
-        owned.iter_mut().flat_map(|r| match &mut r.audio {
-            Audio::Analysed(s) => s.iter_mut(),
-            _ => [].iter_mut(),
-        }),
-        rules,
-    );
-    let seg = tally.segments.entry(snr).or_default();
-    for (i, r) in owned.iter().enumerate() {
-        let Audio::Analysed(segments) = &r.audio else { continue };
-        for s in segments {
-            let truth = wearer_share(act, i, s.start_ns, s.end_ns);
-            let Some(truth) = truth else { continue };
-            *seg.counts.entry((truth, speaker_name(s.speaker))).or_default() += 1;
+        // Segments as the activity attributed them, against who truly spoke most of each.
+        let mut owned: Vec<RecordingFacts> = facts.iter().filter(|f| ids.contains(&f.recording_id)).cloned().collect();
+        recvault_core::speaker::attribute_against(
+            owned.iter_mut().flat_map(|r| match &mut r.audio {
+                Audio::Analysed(s) => s.iter_mut(),
+                _ => [].iter_mut(),
+            }),
+            a.wearer_reference,
+            rules,
+        );
+        let seg = tally.segments.entry(snr).or_default();
+        for (i, r) in owned.iter().enumerate() {
+            let Audio::Analysed(segments) = &r.audio else { continue };
+            for s in segments {
+                let truth = wearer_share(act, i, s.start_ns, s.end_ns);
+                let Some(truth) = truth else { continue };
+                *seg.counts.entry((truth, speaker_name(s.speaker))).or_default() += 1;
+            }
         }
     }
     failures
@@ -250,7 +279,8 @@ fn cue_rows(scene: &LabelledScene, reports: &[ProbeReport], csv: &mut String) {
             let (Some(truth), Some(c)) = (wearer_share(act, i, s.start_ns, s.end_ns), s.cues) else { continue };
             let _ = writeln!(
                 csv,
-                "{},{},{i},{what:?},{:.2},{:.2},{truth},{},{:.1},{:.1},{:.1},{:.1}",
+                "{},{},{},{i},{what:?},{:.2},{:.2},{truth},{},{:.1},{:.1},{:.1},{:.1}",
+                act.spec.device_id,
                 act.spec.name,
                 act.spec.snr_db,
                 s.start_ns as f64 / 1e9,

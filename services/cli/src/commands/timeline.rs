@@ -5,6 +5,7 @@ use anyhow::Context;
 use chrono::{DateTime, FixedOffset, Utc};
 use recvault_config::Settings;
 use recvault_core::analysis::{Explanation, Handover, Resumption, ResumptionKind, SpeechHit};
+use recvault_core::speaker::Reference;
 use recvault_core::speech::Speaker;
 use recvault_db::Db;
 use recvault_db::queries::{TimelineActivity, TimelineFilter};
@@ -127,6 +128,10 @@ fn print_activity(act: &TimelineActivity, tz: &FixedOffset) {
     }
     if let Some(n) = &notification {
         println!("  notification (R13.1): {}", check(n));
+    }
+    let reference: Option<Reference> = serde_json::from_value(act.summary["wearer_reference"].clone()).ok();
+    if let Some(r) = reference {
+        println!("  the wearer's voice (R13.1, R15.1) weighed against {r}");
     }
     // Recordings and the stops between them, in time order.
     let mut events: Vec<(DateTime<Utc>, String)> = Vec::new();

@@ -2,7 +2,7 @@
 
 use super::checks::{Explanation, explanation_for, notification_for};
 use super::{AnalysisPolicy, Audio, RecordingFacts, ns, ns_between};
-use crate::speaker::{SpeakerRules, attribute};
+use crate::speaker::{Reference, SpeakerRules, attribute_against, device_level, effective_reference, own_reference};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +24,8 @@ pub struct Activity {
     pub notification: Option<Explanation>,
     /// R15.2: the activity continues one recorded on another device.
     pub handover: Option<Handover>,
+    /// R13.1, R15.1: what the voices were weighed against to tell the wearer's speech.
+    pub wearer_reference: Reference,
 }
 
 /// Where recording stopped and started again.
@@ -72,12 +74,14 @@ pub fn assemble(recordings: &[RecordingFacts], others: &[RecordingFacts], policy
 
 /// [`assemble`] with other speaker-attribution rules (for comparing methods).
 ///
-/// R13.1, R15.1: the speech of each activity is attributed afresh across all its recordings
-/// ([`attribute`]), so the wearer's notification in the first file is the reference for the
-/// explanations in later ones; what the probe said per file is only its first guess.
+/// R13.1, R15.1: the speech of each activity is attributed afresh across all its recordings, so
+/// the wearer's notification in the first file is the reference for the explanations in later
+/// ones; what the probe said per file is only its first guess. An activity with no reference of
+/// its own, or one well below the device's wearer level, is weighed against that level: the
+/// median of the other activities' references ([`crate::speaker::device_level`]).
 pub fn assemble_with(
     recordings: &[RecordingFacts],
-    others: &[RecordingFacts],
+    others_devices: &[RecordingFacts],
     policy: &AnalysisPolicy,
     speakers: &SpeakerRules,
 ) -> Vec<Activity> {
@@ -111,19 +115,26 @@ pub fn assemble_with(
             }
         }
     }
+    // R13.1, R15.1: each activity's own reference first, then the device's wearer level from the
+    // others' (this device's activities loaded with it), then the attribution.
+    let mut groups: Vec<Vec<RecordingFacts>> = groups.into_iter().map(|g| g.into_iter().cloned().collect()).collect();
+    let own: Vec<Option<f32>> = groups.iter().map(|g| own_reference(segments(g), speakers)).collect();
     let mut activities: Vec<Activity> = groups
-        .into_iter()
-        .map(|g| {
-            let mut owned: Vec<RecordingFacts> = g.into_iter().cloned().collect();
-            attribute(
+        .iter_mut()
+        .enumerate()
+        .map(|(i, owned)| {
+            let others: Vec<f32> = own.iter().enumerate().filter(|&(j, _)| j != i).filter_map(|(_, l)| *l).collect();
+            let reference = effective_reference(own[i], device_level(&others, speakers), speakers);
+            attribute_against(
                 owned.iter_mut().flat_map(|r| match &mut r.audio {
                     Audio::Analysed(segments) => segments.iter_mut(),
                     _ => [].iter_mut(),
                 }),
+                reference,
                 speakers,
             );
             let g: Vec<&RecordingFacts> = owned.iter().collect();
-            build(&g, others, policy)
+            build(&g, others_devices, policy, reference)
         })
         .collect();
     activities.sort_by_key(|a| (a.start, a.key.clone()));
@@ -134,7 +145,20 @@ fn first_stop_after(resumptions: &[Resumption], t: DateTime<Utc>) -> Option<Date
     resumptions.iter().map(|r| r.stopped_at).filter(|&s| s > t).min()
 }
 
-fn build(group: &[&RecordingFacts], others: &[RecordingFacts], policy: &AnalysisPolicy) -> Activity {
+/// Every speech segment of a group's recordings.
+fn segments(group: &[RecordingFacts]) -> impl Iterator<Item = &crate::speech::SpeechSegment> {
+    group.iter().flat_map(|r| match &r.audio {
+        Audio::Analysed(segments) => segments.iter(),
+        _ => [].iter(),
+    })
+}
+
+fn build(
+    group: &[&RecordingFacts],
+    others: &[RecordingFacts],
+    policy: &AnalysisPolicy,
+    wearer_reference: Reference,
+) -> Activity {
     let first = group[0];
     let key = match &first.activity_id {
         Some(id) => format!("id:{id}"),
@@ -228,5 +252,6 @@ fn build(group: &[&RecordingFacts], others: &[RecordingFacts], policy: &Analysis
         resumptions,
         notification,
         handover,
+        wearer_reference,
     }
 }

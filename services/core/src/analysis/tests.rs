@@ -471,3 +471,51 @@ fn an_outcome_reads_as_what_was_heard() {
         assert_eq!(outcome.to_string(), expected);
     }
 }
+
+#[test]
+fn r15_1_r13_1_an_activity_without_a_reference_of_its_own_borrows_the_devices_wearer_level() {
+    use crate::speaker::Reference;
+    const HOUR_MS: u64 = 3_600_000;
+    // Earlier activities of the shift on this device: the wearer's notification at -20 dBFS.
+    let shift = |n: u64| -> Vec<RecordingFacts> {
+        (0..n).map(|i| rec_voices(10 + i as i64, i * HOUR_MS, 60, &[(500, 7000, WEARER)])).collect()
+    };
+    // At 30 dB over the background a voice sounds close from a 9.5 dB decay and sets a reference
+    // from 11.5 dB: this one is the wearer not quite dry enough to set one.
+    let just = VoiceCues { level_dbfs: -21.0, decay_db: 10.0, ..WEARER };
+    // A radio 6 dB under the wearer, dry, the only close voice of its activity.
+    let radio = VoiceCues { level_dbfs: -26.0, ..WEARER };
+    // The wearer speaking up, 3 dB over the device's level.
+    let loud = VoiceCues { level_dbfs: -17.0, ..WEARER };
+    // (case, other activities of the device, the activity's voice at its start and on resuming,
+    //  notified, explained, reference)
+    type Case = (&'static str, u64, VoiceCues, bool, bool, Reference);
+    let device = Reference::Device { level_dbfs: -20.0, activities: 3 };
+    let table: &[Case] = &[
+        ("not dry enough, alone", 0, just, false, false, Reference::None),
+        ("not dry enough, one other activity is too few", 1, just, false, false, Reference::None),
+        ("not dry enough, in its shift", 3, just, true, true, device),
+        ("a radio, alone: its own reference", 0, radio, true, true, Reference::Own { level_dbfs: -26.0 }),
+        ("a radio, in its shift: 6 dB under the wearer", 3, radio, false, false, device),
+        ("the wearer speaking up", 3, loud, true, true, Reference::Own { level_dbfs: -17.0 }),
+    ];
+    for &(case, others, voice, notified, explained, reference) in table {
+        let at = 10 * HOUR_MS;
+        let mut recs = shift(others);
+        recs.push(rec_voices(1, at, 60, &[(500, 7000, voice)]));
+        recs.push(rec_voices(2, at + 100_000, 60, &[(1000, 3000, voice)]));
+        let acts = assemble(&recs, &[], &policy());
+        assert_eq!(acts.len() as u64, others + 1, "{case}");
+        let act = acts.iter().find(|a| a.recording_ids == vec![1, 2]).unwrap();
+        assert_eq!(act.wearer_reference, reference, "{case}");
+        assert_eq!(!act.notification.as_ref().unwrap().is_missing(), notified, "{case}: {:?}", act.notification);
+        let r = &act.resumptions[0];
+        assert_eq!(!r.explanation.is_missing(), explained, "{case}: {:?}", r.explanation);
+        // the shift's own activities keep their own reference, and the order does not matter
+        for a in acts.iter().filter(|a| a.recording_ids != vec![1, 2]) {
+            assert_eq!(a.wearer_reference, Reference::Own { level_dbfs: -20.0 }, "{case}");
+        }
+        recs.reverse();
+        assert_eq!(assemble(&recs, &[], &policy()), acts, "{case}");
+    }
+}
