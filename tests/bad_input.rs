@@ -9,7 +9,7 @@ use recvault_core::job::ClaimedHashV1;
 use recvault_core::{Blake3Hash, UploadJob, keys};
 use recvault_fixtures::{Layout, RecordingSpec};
 use recvault_queue::headers;
-use recvault_tests::TestEnv;
+use recvault_tests::{TestEnv, eventually};
 use std::path::Path;
 use std::time::Duration;
 
@@ -103,7 +103,8 @@ async fn r2_1_rejected_bytes_are_quarantined_recorded_and_dead_lettered_with_the
         assert!(msg.header(headers::DETAIL).is_some_and(|d| !d.is_empty()));
         // nothing archived as a recording, staging cleared (the bytes are safe in quarantine)
         assert!(env.db.recordings(1, Some(job.job_id())).await.unwrap().is_empty());
-        assert!(!env.staged_exists(&job.source().key).await, "{code}");
+        // deleted after the dead letter is published, so waited for
+        eventually(code, WAIT, || async { !env.staged_exists(&job.source().key).await }).await;
     }
     assert_eq!(env.work_queue_depth().await, 0);
     env.finish().await;

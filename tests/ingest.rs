@@ -6,7 +6,7 @@
 use recvault_core::job::ActivityV1;
 use recvault_core::{Blake3Hash, EventType, keys};
 use recvault_fixtures::{Damage, Layout, RecordingSpec, SpeechSpec};
-use recvault_tests::TestEnv;
+use recvault_tests::{TestEnv, eventually};
 use sqlx::Row;
 use std::time::Duration;
 
@@ -92,8 +92,12 @@ async fn a_recording_is_archived_with_tags_hashes_lock_and_rows_and_staging_is_c
         .unwrap();
     assert_eq!(party, "鼓楼区某餐馆");
 
-    // the staging object is gone and the message was acknowledged
-    assert!(!env.staged_exists(&job.source().key).await);
+    // the message was acknowledged and then the staging object deleted (after the commit that
+    // wait_for_job sees, so waited for)
+    eventually("the staged object deleted after the ack", WAIT, || async {
+        !env.staged_exists(&job.source().key).await
+    })
+    .await;
     assert_eq!(env.work_queue_depth().await, 0);
     assert!(env.take_all(&env.broker.topology().dead_queue).await.is_empty());
     let attempts = env.db.attempts(job.job_id()).await.unwrap();
@@ -136,7 +140,7 @@ async fn the_same_job_delivered_twice_yields_one_recording() {
     env.station.post_raw(job.job_id(), &job.to_json()).await.unwrap();
     let worker = env.start_worker().await;
     env.wait_for_job(job.job_id(), WAIT).await;
-    recvault_tests::eventually("both deliveries settled", WAIT, || async {
+    eventually("both deliveries settled", WAIT, || async {
         worker.outcome_count("archived") + worker.outcome_count("duplicate_delivery") == 2
     })
     .await;
@@ -292,7 +296,8 @@ async fn r2_1_truncated_unfinalized_and_interrupted_files_are_archived_flagged()
                 );
             }
         }
-        assert!(!env.staged_exists(&job.source().key).await);
+        // deleted after the commit and the ack, so waited for
+        eventually("the staged object deleted", WAIT, || async { !env.staged_exists(&job.source().key).await }).await;
     }
     assert_eq!(worker.outcome_count("flagged"), 3);
     worker.stop().await;
