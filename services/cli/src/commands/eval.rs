@@ -36,7 +36,8 @@ pub struct Args {
     report: Option<PathBuf>,
     /// Evaluate who spoke (R13.1, R15.1 count only the wearer) on labelled scenes instead: the
     /// wearer alone, over a crowd, a crowd alone, a party at 1 m, a radio; 25 activities per scale
-    /// unit and noise level
+    /// unit and noise level, recorded by devices in shifts of five (one wearer each), analysed per
+    /// shift as the worker does
     #[arg(long)]
     scenes: bool,
     /// With --scenes: also write every speech segment's cues and true speaker (CSV), for tuning

@@ -1,7 +1,8 @@
 //! `recvault eval --scenes`: who spoke. The R13.1 notification and the R15.1 explanation count only
 //! when the officer wearing the recorder speaks; this runs the worker's probe and the activity
 //! analysis over labelled scenes (`recvault_fixtures::scene`: the wearer alone, over a crowd, the
-//! crowd alone, a party at 1 m, a radio) at 20/10/5/0 dB street noise and counts, per speaker
+//! crowd alone, a party at 1 m, a radio) at 20/10/5/0 dB street noise, each device's shift
+//! assembled together as the worker loads it (the device's wearer level), and counts, per speaker
 //! attribution method, how often each scene is taken for the wearer's notification or
 //! explanation. Ground truth: the generator's own record of who spoke when, under the product's
 //! rule (the wearer's speech of the minimum length starting inside the window).
