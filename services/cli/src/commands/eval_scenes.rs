@@ -233,7 +233,10 @@ fn evaluate(
         if let Some(n) = &a.notification {
             tally.cells.entry(("R13.1", snr, scene.scenes.start)).or_default().add(notified, n);
             if n.is_missing() == notified {
-                failures.push(format!("{}: R13.1 at a {:?} start: {n}", act.spec.name, scene.scenes.start));
+                failures.push(format!(
+                    "{}: R13.1 at a {:?} start: {n} (weighed against {:?})",
+                    act.spec.name, scene.scenes.start, a.wearer_reference
+                ));
             }
         }
         for (label, r) in act.resumptions.iter().zip(&a.resumptions) {
