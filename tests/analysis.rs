@@ -329,3 +329,41 @@ async fn r13_1_an_activity_is_judged_again_when_its_shift_gives_the_devices_wear
     worker.stop().await;
     env.finish().await;
 }
+
+/// An activity grouped by the station's activity id can reach beyond the window another
+/// recording's analysis loads; judging it again from the part loaded there would drop the rest of
+/// its recordings from its row. Only the recording's own activity and those grouped by time are
+/// stored again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_activity_of_the_stations_id_reaching_beyond_the_window_is_not_stored_in_part() {
+    let env = TestEnv::new().await;
+    let voice = |snr_db| SpeechSpec { snr_db, ..SpeechSpec::notification(Duration::from_millis(500)) };
+    // One station activity over 30 hours: loud at its start, quiet at its end.
+    let a0 = segment(&env, "a0.mp4", 12, Some(voice(22.0)), 41);
+    let a1 = segment(&env, "a1.mp4", 12, Some(voice(12.0)), 42);
+    // Another activity, 20 hours in: its window (12 h either side) holds a1 but not a0.
+    let x = segment(&env, "x.mp4", 12, Some(voice(22.0)), 43);
+    let worker = env.start_worker().await;
+    let long = |j: &mut recvault_core::job::UploadJobV1| {
+        j.activity.get_or_insert_with(Default::default).activity_id = Some("ACT-LONG".into());
+    };
+    let mut ids = Vec::new();
+    for (path, at_s) in [(&a0, 0), (&a1, 30 * 3600)] {
+        let job = env.submit_at(path, "DSJ-P2", at(at_s), at(40 * 3600), long).await;
+        env.wait_for_job(job.job_id(), WAIT).await;
+        ids.push(env.recording_of(job.job_id()).await);
+    }
+    let before = activities_of(&env, "DSJ-P2").await;
+    assert_eq!(before.len(), 1);
+    let whole: Vec<i64> = before[0].recordings.iter().map(|r| r.id).collect();
+    assert_eq!(whole, ids);
+    let jx = env.submit_at(&x, "DSJ-P2", at(20 * 3600), at(40 * 3600), |_| {}).await;
+    env.wait_for_job(jx.job_id(), WAIT).await;
+    let after = activities_of(&env, "DSJ-P2").await;
+    assert_eq!(after.len(), 2, "{after:?}");
+    let long = after.iter().find(|a| a.activity_id.as_deref() == Some("ACT-LONG")).unwrap();
+    assert_eq!(long.recordings.iter().map(|r| r.id).collect::<Vec<_>>(), ids, "the whole activity stays in its row");
+    assert_eq!(long.summary, before[0].summary);
+    worker.stop().await;
+    env.finish().await;
+}

@@ -164,8 +164,10 @@ async fn analyse_one(
     // wearer level, learnt from its other activities; this recording may have moved that level,
     // so every other activity wholly inside the window whose reference changed is stored again
     // (an earlier activity of the shift is re-judged when a later one brings the reference).
+    // Only activities grouped by time: one grouped by a station's activity id may have recordings
+    // outside the window, and storing the part loaded here would drop the rest from its row.
     for (i, a) in activities.iter().enumerate() {
-        if i == at || a.start - gap <= from || a.end + gap >= to {
+        if i == at || a.activity_id.is_some() || a.start - gap <= from || a.end + gap >= to {
             continue;
         }
         let stored: Option<Option<serde_json::Value>> = sqlx::query_scalar(
