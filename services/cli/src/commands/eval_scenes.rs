@@ -253,17 +253,13 @@ fn evaluate(
         // Segments as the activity attributed them, against who truly spoke most of each.
         let mut owned: Vec<RecordingFacts> = facts.iter().filter(|f| ids.contains(&f.recording_id)).cloned().collect();
         recvault_core::speaker::attribute_against(
-            owned.iter_mut().flat_map(|r| match &mut r.audio {
-                Audio::Analysed(s) => s.iter_mut(),
-                _ => [].iter_mut(),
-            }),
+            owned.iter_mut().flat_map(|r| r.audio.speech_mut()),
             a.wearer_reference,
             rules,
         );
         let seg = tally.segments.entry(snr).or_default();
         for (i, r) in owned.iter().enumerate() {
-            let Audio::Analysed(segments) = &r.audio else { continue };
-            for s in segments {
+            for s in r.audio.speech() {
                 let truth = wearer_share(act, i, s.start_ns, s.end_ns);
                 let Some(truth) = truth else { continue };
                 *seg.counts.entry((truth, speaker_name(s.speaker))).or_default() += 1;

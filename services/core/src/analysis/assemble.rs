@@ -1,7 +1,7 @@
 //! Recordings of one device → activities, with their interruptions.
 
 use super::checks::{Explanation, explanation_for, notification_for};
-use super::{AnalysisPolicy, Audio, RecordingFacts, ns, ns_between};
+use super::{AnalysisPolicy, RecordingFacts, ns, ns_between};
 use crate::speaker::{Reference, SpeakerRules, attribute_against, device_level, effective_reference, own_reference};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -118,21 +118,15 @@ pub fn assemble_with(
     // R13.1, R15.1: each activity's own reference first, then the device's wearer level from the
     // others' (this device's activities loaded with it), then the attribution.
     let mut groups: Vec<Vec<RecordingFacts>> = groups.into_iter().map(|g| g.into_iter().cloned().collect()).collect();
-    let own: Vec<Option<f32>> = groups.iter().map(|g| own_reference(segments(g), speakers)).collect();
+    let own: Vec<Option<f32>> =
+        groups.iter().map(|g| own_reference(g.iter().flat_map(|r| r.audio.speech()), speakers)).collect();
     let mut activities: Vec<Activity> = groups
         .iter_mut()
         .enumerate()
         .map(|(i, owned)| {
             let others: Vec<f32> = own.iter().enumerate().filter(|&(j, _)| j != i).filter_map(|(_, l)| *l).collect();
             let reference = effective_reference(own[i], device_level(&others, speakers), speakers);
-            attribute_against(
-                owned.iter_mut().flat_map(|r| match &mut r.audio {
-                    Audio::Analysed(segments) => segments.iter_mut(),
-                    _ => [].iter_mut(),
-                }),
-                reference,
-                speakers,
-            );
+            attribute_against(owned.iter_mut().flat_map(|r| r.audio.speech_mut()), reference, speakers);
             let g: Vec<&RecordingFacts> = owned.iter().collect();
             build(&g, others_devices, policy, reference)
         })
@@ -143,14 +137,6 @@ pub fn assemble_with(
 
 fn first_stop_after(resumptions: &[Resumption], t: DateTime<Utc>) -> Option<DateTime<Utc>> {
     resumptions.iter().map(|r| r.stopped_at).filter(|&s| s > t).min()
-}
-
-/// Every speech segment of a group's recordings.
-fn segments(group: &[RecordingFacts]) -> impl Iterator<Item = &crate::speech::SpeechSegment> {
-    group.iter().flat_map(|r| match &r.audio {
-        Audio::Analysed(segments) => segments.iter(),
-        _ => [].iter(),
-    })
 }
 
 fn build(

@@ -115,6 +115,22 @@ impl Audio {
             Some(a) => Self::Analysed(a.speech.clone()),
         }
     }
+
+    /// The speech segments found; none unless analysed.
+    pub fn speech(&self) -> &[SpeechSegment] {
+        match self {
+            Self::Analysed(segments) => segments,
+            Self::Missing | Self::Unfinalized | Self::Unknown => &[],
+        }
+    }
+
+    /// [`Self::speech`], to attribute.
+    pub fn speech_mut(&mut self) -> &mut [SpeechSegment] {
+        match self {
+            Self::Analysed(segments) => segments,
+            Self::Missing | Self::Unfinalized | Self::Unknown => &mut [],
+        }
+    }
 }
 
 /// The pauses inside a file, as `(at_ns, length_ns)`, from its probe report.
