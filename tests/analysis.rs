@@ -40,6 +40,13 @@ fn notified(env: &TestEnv, name: &str, seed: u64) -> PathBuf {
     segment(env, name, 10, Some(SpeechSpec::notification(Duration::from_millis(500))), seed)
 }
 
+/// A 12 s segment whose notification is spoken `snr_db` over the background: the wearer's voice
+/// louder or quieter (R13.1, R15.1 weigh it against a reference level).
+fn notified_at(env: &TestEnv, name: &str, snr_db: f32, seed: u64) -> PathBuf {
+    let notice = SpeechSpec { snr_db, ..SpeechSpec::notification(Duration::from_millis(500)) };
+    segment(env, name, 12, Some(notice), seed)
+}
+
 fn explained(env: &TestEnv, name: &str, seed: u64) -> PathBuf {
     segment(env, name, 8, Some(SpeechSpec::new(Duration::from_secs(1), RESUMPTION_PINYIN)), seed)
 }
@@ -304,10 +311,9 @@ async fn r11_1_and_r17_1_clock_offset_and_late_upload_through_the_queue() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn r13_1_an_activity_is_judged_again_when_its_shift_gives_the_devices_wearer_level() {
     let env = TestEnv::new().await;
-    let voice = |snr_db| SpeechSpec { snr_db, ..SpeechSpec::notification(Duration::from_millis(500)) };
-    let quiet = segment(&env, "x.mp4", 12, Some(voice(12.0)), 31);
-    let a = segment(&env, "a.mp4", 12, Some(voice(22.0)), 32);
-    let b = segment(&env, "b.mp4", 12, Some(voice(22.0)), 33);
+    let quiet = notified_at(&env, "x.mp4", 12.0, 31);
+    let a = notified_at(&env, "a.mp4", 22.0, 32);
+    let b = notified_at(&env, "b.mp4", 22.0, 33);
     let worker = env.start_worker().await;
     let jx = env.submit_at(&quiet, "DSJ-P1", at(7200), at(20_000), |_| {}).await;
     env.wait_for_job(jx.job_id(), WAIT).await;
@@ -337,12 +343,11 @@ async fn r13_1_an_activity_is_judged_again_when_its_shift_gives_the_devices_wear
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_activity_of_the_stations_id_reaching_beyond_the_window_is_not_stored_in_part() {
     let env = TestEnv::new().await;
-    let voice = |snr_db| SpeechSpec { snr_db, ..SpeechSpec::notification(Duration::from_millis(500)) };
     // One station activity over 30 hours: loud at its start, quiet at its end.
-    let a0 = segment(&env, "a0.mp4", 12, Some(voice(22.0)), 41);
-    let a1 = segment(&env, "a1.mp4", 12, Some(voice(12.0)), 42);
+    let a0 = notified_at(&env, "a0.mp4", 22.0, 41);
+    let a1 = notified_at(&env, "a1.mp4", 12.0, 42);
     // Another activity, 20 hours in: its window (12 h either side) holds a1 but not a0.
-    let x = segment(&env, "x.mp4", 12, Some(voice(22.0)), 43);
+    let x = notified_at(&env, "x.mp4", 22.0, 43);
     let worker = env.start_worker().await;
     let long = |j: &mut recvault_core::job::UploadJobV1| {
         j.activity.get_or_insert_with(Default::default).activity_id = Some("ACT-LONG".into());
