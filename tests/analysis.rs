@@ -336,10 +336,10 @@ async fn r13_1_an_activity_is_judged_again_when_its_shift_gives_the_devices_wear
     env.finish().await;
 }
 
-/// An activity grouped by the station's activity id can reach beyond the window another
-/// recording's analysis loads; judging it again from the part loaded there would drop the rest of
-/// its recordings from its row. Only the recording's own activity and those grouped by time are
-/// stored again.
+/// R13.1, R15.1: an activity grouped by the station's activity id can reach beyond the window
+/// another recording's analysis loads; judging it again from the part loaded there would drop the
+/// rest of its recordings from its row (R18.1: the activity's record must stay whole). Only the
+/// recording's own activity and those grouped by time are stored again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_activity_of_the_stations_id_reaching_beyond_the_window_is_not_stored_in_part() {
     let env = TestEnv::new().await;
